@@ -1,0 +1,45 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask
+from flask_cors import CORS
+
+from braintumor.api.errors import register_error_handlers
+from braintumor.api.routes import bp
+from braintumor.api.service import Service
+from braintumor.classify import Classifier
+from braintumor.config import Settings, load_settings
+from braintumor.model.loaded import LoadedModel, load_model
+
+#: Room for the multipart envelope around a file of exactly MAX_CONTENT_LENGTH bytes.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
+    """Build the app; loads MODEL_PATH unless a loaded ``model`` is given (tests do)."""
+    started = time.time()
+    settings = settings or load_settings()
+    logging.getLogger("braintumor").setLevel(settings.LOG_LEVEL)
+    model = model or load_model(settings)
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH + MULTIPART_OVERHEAD,
+        # multipart parts stay in memory up to the body limit: uploads never touch disk
+        MAX_FORM_MEMORY_SIZE=settings.MAX_CONTENT_LENGTH + MULTIPART_OVERHEAD,
+        JSON_SORT_KEYS=False,
+        DEBUG=settings.FLASK_DEBUG,
+        ENV=settings.FLASK_ENV,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["braintumor"] = Service(
+        settings=settings, classifier=Classifier(model, settings), started_at=started,
+    )
+    CORS(app, resources={r"/*": {"origins": list(settings.CORS_ORIGINS)}})
+    app.register_blueprint(bp)
+    register_error_handlers(app)
+    return app

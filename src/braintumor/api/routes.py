@@ -1,0 +1,98 @@
+"""The spec's four endpoints."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify, request
+
+from braintumor import __version__
+from braintumor.api.service import service
+from braintumor.classify import utc_timestamp
+from braintumor.errors import EmptyFilenameError, FileTooLargeError, NoFileError
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+
+CLASS_DESCRIPTIONS = {
+    "Glioma": "A type of tumor that occurs in the brain and spinal cord, arising from the "
+              "glial cells that surround and support nerve cells.",
+    "Meningioma": "A tumor that arises from the meninges, the membranes that surround the "
+                  "brain and spinal cord. Most meningiomas are noncancerous.",
+    "No Tumor": "No tumor detected in the MRI scan.",
+    "Pituitary": "A tumor that forms in the pituitary gland at the base of the brain. Most "
+                 "pituitary tumors are noncancerous.",
+}
+
+
+def api_info() -> dict:
+    return {
+        "name": "Brain Tumor Classification API",
+        "version": __version__,
+        "endpoints": {
+            "/api/classify": {"method": "POST",
+                              "description": "Upload and classify a brain MRI image"},
+            "/api/health": {"method": "GET", "description": "Health check endpoint"},
+            "/api/classes": {"method": "GET",
+                             "description": "Get available classification classes"},
+        },
+    }
+
+
+@bp.get("/")
+def index():
+    return jsonify(api_info())
+
+
+@bp.get("/api/health")
+def health():
+    svc = service()
+    model = svc.classifier.model
+    meta = model.metadata
+    return jsonify({
+        "status": "healthy",
+        "timestamp": utc_timestamp(),
+        "services": {
+            "model": {"status": "up", "loaded": True},
+            "spark": {"status": "disabled", "active": False},
+        },
+        "details": {
+            "model_path": str(model.path),
+            "num_classes": len(svc.settings.CLASS_NAMES),
+            "image_size": list(model.input_spec.size),
+            "spark_version": None,
+            "model_version": meta.version or None,
+            "temperature": meta.temperature,
+            "gradcam_layer": model.graph.layer_name,
+        },
+    })
+
+
+@bp.get("/api/classes")
+def classes():
+    names = service().settings.CLASS_NAMES
+    return jsonify({
+        "success": True,
+        "classes": [{"id": i, "name": names[i], "description": CLASS_DESCRIPTIONS.get(names[i], "")}
+                    for i in sorted(names)],
+        "total_classes": len(names),
+    })
+
+
+@bp.post("/api/classify")
+def classify():
+    svc = service()
+    upload = request.files.get("file")
+    if upload is None:
+        raise NoFileError("No file provided in request")
+    if not upload.filename:
+        raise EmptyFilenameError("Empty filename")
+    limit = svc.settings.MAX_CONTENT_LENGTH
+    data = upload.stream.read(limit + 1)
+    if len(data) > limit:
+        raise FileTooLargeError(f"File exceeds {limit // (1024 * 1024)}MB limit")
+    result = svc.classifier.classify_upload(data, upload.filename)
+    body = result.to_json()
+    log.info("classified %s %.2f%% in %.1f ms", body["prediction"]["class"],
+             body["prediction"]["confidence"], body["processing_time_ms"])
+    return jsonify(body)

@@ -1,0 +1,160 @@
+"""The ``braintumor`` command line: serve, classify, train, evaluate, info.
+
+Each sub-command is a thin caller of the package's modules. Errors of the project's own
+hierarchy end as one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from braintumor.errors import BrainTumorError, ConfigError
+
+DEFAULT_DATA = os.environ.get("BRAINTUMOR_DATA", "../shared/datasets/brain-tumor-mri")
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from braintumor.server import serve
+
+    return serve(port=args.port, host=args.host)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from braintumor.classify import Classifier
+    from braintumor.config import load_settings
+    from braintumor.model import load_model
+
+    settings = load_settings()
+    classifier = Classifier(load_model(settings), settings)
+    path = Path(args.image)
+    if not path.is_file():
+        raise ConfigError("IMAGE", f"no file at {path}")
+    result = classifier.classify_upload(path.read_bytes(), path.name)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for key, png in result.pngs.items():
+            (out / f"{path.stem}_{key}.png").write_bytes(png)
+    print(json.dumps(result.to_json(), indent=None if args.compact else 2))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from braintumor.training.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data, out=args.out, run_dir=args.run_dir, architecture=args.arch,
+        size=args.size, channels=args.channels, scaling=args.scaling, weights=args.weights,
+        epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, val_fraction=args.val_fraction,
+        patience=args.patience, seed=args.seed, cache_dir=args.cache_dir,
+        parquet=args.parquet or "",
+    )
+    metadata = train(config)
+    print(json.dumps(metadata["training"]["metrics"], indent=2))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from braintumor.training.evaluate import evaluate
+
+    report = evaluate(Path(args.model), Path(args.data), Path(args.out),
+                      hard_subset=Path(args.hard_subset) if args.hard_subset else None)
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from braintumor.config import describe, load_settings
+    from braintumor.model.metadata import read_metadata
+
+    settings = load_settings()
+    model_path = Path(args.model or settings.MODEL_PATH)
+    raw = read_metadata(model_path) if model_path.is_file() else None
+    print(json.dumps({"settings": describe(settings),
+                      "model_metadata": raw[0] if raw else None}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="braintumor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="start the API server (gunicorn; Flask's own with "
+                                     "FLASK_DEBUG=true)")
+    p.add_argument("--port", type=int, default=None, help="overrides FLASK_PORT")
+    p.add_argument("--host", default=None, help="overrides FLASK_HOST")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("classify", help="classify one image; prints the API's JSON")
+    p.add_argument("image")
+    p.add_argument("--out", help="folder for the three visualisation PNGs")
+    p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
+    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
+    p.add_argument("--parquet", help="train from `braintumor spark preprocess` output")
+    p.add_argument("--out", default="models/braintumor-cnn.keras")
+    p.add_argument("--run-dir", default="runs/default",
+                   help="checkpoints and history; re-run to resume")
+    p.add_argument("--arch", default="compact", choices=["compact", "resnet50"])
+    p.add_argument("--size", type=int, default=160)
+    p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--scaling", default=None,
+                   choices=["unit", "raw", "symmetric", "caffe", "torch"])
+    p.add_argument("--weights", default="none", choices=["none", "imagenet"])
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--fine-tune-epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--val-fraction", type=float, default=0.15)
+    p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--cache-dir", default=".cache")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
+    p.add_argument("--model", default="models/braintumor-cnn.keras")
+    p.add_argument("--data", default=f"{DEFAULT_DATA}/Testing")
+    p.add_argument("--hard-subset", default=f"{DEFAULT_DATA}/hard_test_subset.txt")
+    p.add_argument("--out", default="reports/latest")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("info", help="print the settings and the model's metadata")
+    p.add_argument("--model")
+    p.set_defaults(func=_cmd_info)
+    return parser
+
+
+def _resolve_train_defaults(args: argparse.Namespace) -> None:
+    if args.command != "train":
+        return
+    imagenet_like = args.arch == "resnet50"
+    if args.channels is None:
+        args.channels = 3 if imagenet_like else 1
+    if args.scaling is None:
+        args.scaling = "caffe" if imagenet_like else "unit"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _resolve_train_defaults(args)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except BrainTumorError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Bytes -> a decoded image, recognised by content and never trusted by name.
+
+Uploads are decoded in memory. The file's own format decides how it is read; the client's
+file name is only used to refuse extensions the spec does not allow. Whatever a file does
+wrong (empty, truncated, corrupt, a decompression bomb, a format we do not take) ends as an
+:class:`~braintumor.errors.InvalidImageError` with a sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from braintumor.errors import InvalidFileTypeError, InvalidImageError
+
+#: Extensions the spec allows, as it lists them in its error message.
+ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
+
+#: Pillow format names we decode. The JPEG opener also reads MPO, the multi-picture
+#: JPEG that cameras write, and reports it as format "MPO".
+ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+
+_HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upload after decoding: what the model sees and what a person is shown.
+
+    ``grey`` is the canonical single-channel picture the model is fed (MRI is grayscale,
+    and a file's colour mode must not reach the model); ``rgb`` is the same picture as the
+    person uploaded it, upright and flattened onto black, for the visualisations.
+    """
+
+    grey: Image.Image
+    rgb: Image.Image
+    format: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.rgb.size
+
+
+def file_extension(filename: str) -> str:
+    """Lower-case extension without the dot ('' when there is none)."""
+    name = filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def allowed_types_message() -> str:
+    return f"File type not allowed. Allowed: {', '.join(ALLOWED_EXTENSIONS)}"
+
+
+def check_extension(filename: str) -> None:
+    """Refuse a name whose extension the spec does not allow.
+
+    A name without any extension is let through: its content decides.
+    """
+    ext = file_extension(filename)
+    if ext and ext not in ALLOWED_EXTENSIONS:
+        raise InvalidFileTypeError(allowed_types_message())
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """RGBA/LA/PA -> RGB over black: MRI background is black, so transparency reads as it."""
+    rgba = image.convert("RGBA")
+    black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+    return Image.alpha_composite(black, rgba).convert("RGB")
+
+
+def _high_depth_to_grey(image: Image.Image) -> Image.Image:
+    """16-bit or float pixels -> 8-bit, stretched over the image's own range.
+
+    Pillow's own conversion clips everything above 255 to white, which turns a 12- or
+    16-bit scan into a white silhouette.
+    """
+    pixels = np.asarray(image, dtype=np.float64)
+    if pixels.ndim == 3:
+        pixels = pixels[..., 0]
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        raise InvalidImageError("Image validation failed: the image has no finite pixel values")
+    low, high = float(finite.min()), float(finite.max())
+    scale = 255.0 / (high - low) if high > low else 0.0
+    grey = np.clip((np.nan_to_num(pixels, nan=low) - low) * scale, 0, 255)
+    return Image.fromarray(np.round(grey).astype(np.uint8), mode="L")
+
+
+def _normalise_mode(image: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """Any Pillow mode -> (grey 'L', display 'RGB')."""
+    mode = image.mode
+    if mode in _HIGH_DEPTH_MODES:
+        grey = _high_depth_to_grey(image)
+        return grey, grey.convert("RGB")
+    if mode == "P":
+        has_alpha = "transparency" in image.info
+        image = image.convert("RGBA" if has_alpha else "RGB")
+        mode = image.mode
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgb = _flatten_alpha(image)
+    elif mode in ("L", "1"):
+        grey = image.convert("L")
+        return grey, grey.convert("RGB")
+    else:
+        rgb = image.convert("RGB")
+    return rgb.convert("L"), rgb
+
+
+def decode_image(data: bytes, max_pixels: int = 64_000_000) -> DecodedImage:
+    """Decode an upload held in memory.
+
+    The first frame of an animation is used, EXIF orientation is applied, and the pixel
+    count is checked from the header before any pixel is decoded, so a small file that
+    claims to be enormous costs nothing.
+    """
+    if not data:
+        raise InvalidImageError("Image validation failed: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise InvalidImageError("Image validation failed: the image has no pixels")
+            if width * height > max_pixels:
+                raise InvalidImageError(
+                    f"Image validation failed: {width}x{height} pixels exceeds the limit "
+                    f"of {max_pixels} pixels"
+                )
+            image_format = "JPEG" if image.format == "MPO" else str(image.format)
+            image.seek(0)
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            if upright is not None:
+                image = upright
+            grey, rgb = _normalise_mode(image)
+    except InvalidImageError:
+        raise
+    except UnidentifiedImageError:
+        raise InvalidImageError(
+            "Image validation failed: the content is not a PNG, JPEG, GIF, BMP or WebP image"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidImageError(
+            "Image validation failed: the image is too large in pixels (decompression bomb)"
+        ) from None
+    except MemoryError:
+        raise InvalidImageError(
+            "Image validation failed: the image is too large to decode"
+        ) from None
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise InvalidImageError(
+            f"Image validation failed: the file is truncated or corrupt ({type(exc).__name__})"
+        ) from None
+    return DecodedImage(grey=grey, rgb=rgb, format=image_format)
+
+
+def decode_file(path: str, max_pixels: int = 64_000_000) -> DecodedImage:
+    """Decode an image on disk (CLI, training); same rules as an upload."""
+    with open(path, "rb") as handle:
+        return decode_image(handle.read(), max_pixels=max_pixels)

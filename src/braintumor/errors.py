@@ -1,0 +1,61 @@
+"""The project's error hierarchy.
+
+Every failure a client can cause or observe is one of these classes. Each carries the
+spec's error code and HTTP status, so the API maps them to JSON in one place and the
+CLI maps them to one line on stderr, and no caller has to know the table.
+"""
+
+from __future__ import annotations
+
+
+class BrainTumorError(Exception):
+    """Base class: an error with a spec code and an HTTP status."""
+
+    code = "INTERNAL_ERROR"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NoFileError(BrainTumorError):
+    code = "NO_FILE"
+    status = 400
+
+
+class EmptyFilenameError(BrainTumorError):
+    code = "EMPTY_FILENAME"
+    status = 400
+
+
+class InvalidFileTypeError(BrainTumorError):
+    code = "INVALID_FILE_TYPE"
+    status = 415
+
+
+class InvalidImageError(BrainTumorError):
+    code = "INVALID_IMAGE"
+    status = 400
+
+
+class FileTooLargeError(BrainTumorError):
+    code = "FILE_TOO_LARGE"
+    status = 413
+
+
+class ClassificationError(BrainTumorError):
+    code = "CLASSIFICATION_ERROR"
+    status = 500
+
+
+class ConfigError(BrainTumorError):
+    """A setting is unusable; raised at start-up, never during a request."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+
+
+class ModelLoadError(ConfigError):
+    """The model named by MODEL_PATH cannot serve (missing, unreadable, wrong shape)."""

@@ -1,0 +1,82 @@
+"""Running the API: gunicorn in production, Flask's own server with FLASK_DEBUG=true.
+
+Settings are parsed and the model file is checked in the parent process first, so a bad
+value stops start-up with one line before any worker is forked. The model itself is
+loaded inside each worker after the fork (gunicorn's ``preload_app`` stays off): a
+TensorFlow runtime initialised before a fork is not safe to use in the child.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from braintumor.config import Settings, load_settings
+from braintumor.errors import BrainTumorError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+def _check_before_fork(settings: Settings) -> None:
+    if not settings.MODEL_PATH.is_file():
+        raise ModelLoadError("MODEL_PATH", f"no model file at {settings.MODEL_PATH}")
+
+
+def _gunicorn_application(settings: Settings):
+    from gunicorn.app.base import BaseApplication
+    from gunicorn.errors import AppImportError
+
+    class Application(BaseApplication):
+        """gunicorn configured from Settings instead of a command line."""
+
+        def load_config(self) -> None:
+            options = {
+                "bind": f"{settings.FLASK_HOST}:{settings.FLASK_PORT}",
+                "workers": settings.WORKERS,
+                "threads": settings.THREADS,
+                "worker_class": "gthread",
+                "preload_app": False,
+                "timeout": 120,
+                "graceful_timeout": 20,
+                "loglevel": settings.LOG_LEVEL.lower(),
+                "accesslog": "-" if settings.LOG_LEVEL == "DEBUG" else None,
+                # bound the damage of a slow or hostile client on the request line
+                "limit_request_line": 8190,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from braintumor.api import create_app
+
+            try:
+                return create_app(settings)
+            except BrainTumorError as exc:
+                # gunicorn prints an AppImportError as one line and halts the arbiter
+                raise AppImportError(f"error: {exc.message}") from None
+
+    return Application()
+
+
+def serve(port: int | None = None, host: str | None = None) -> int:
+    """Start the server in the foreground; returns the exit code."""
+    settings = load_settings()
+    overrides: dict[str, object] = {}
+    if port is not None:
+        overrides["FLASK_PORT"] = port
+    if host is not None:
+        overrides["FLASK_HOST"] = host
+    settings = settings.with_overrides(**overrides)
+    logging.basicConfig(level=settings.LOG_LEVEL, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _check_before_fork(settings)
+    log.info("serving %s on http://%s:%d (%s)", settings.MODEL_PATH.name, settings.FLASK_HOST,
+             settings.FLASK_PORT, "Flask debug server" if settings.FLASK_DEBUG else "gunicorn")
+    if settings.FLASK_DEBUG:
+        from braintumor.api import create_app
+
+        create_app(settings).run(host=settings.FLASK_HOST, port=settings.FLASK_PORT,
+                                 debug=True, use_reloader=False, threaded=True)
+        return 0
+    _gunicorn_application(settings).run()
+    return 0
