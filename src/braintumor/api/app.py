@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask
+import io
+
+from flask import Flask, Request
 from flask_cors import CORS
 
 from braintumor.api.errors import register_error_handlers
@@ -19,6 +21,18 @@ from braintumor.model.loaded import LoadedModel, load_model
 MULTIPART_OVERHEAD = 64 * 1024
 
 
+class InMemoryRequest(Request):
+    """Multipart file parts are buffered in memory, never spooled to a temp file.
+
+    Werkzeug spools parts over 500 KB to disk by default; the body size is already
+    capped by MAX_CONTENT_LENGTH, so memory is bounded and no upload touches the disk.
+    """
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None,
+                         content_length=None):
+        return io.BytesIO()
+
+
 def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
     """Build the app; loads MODEL_PATH unless a loaded ``model`` is given (tests do)."""
     started = time.time()
@@ -27,6 +41,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     model = model or load_model(settings)
 
     app = Flask(__name__, static_folder=None)
+    app.request_class = InMemoryRequest
     app.config.update(
         MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH + MULTIPART_OVERHEAD,
         # multipart parts stay in memory up to the body limit: uploads never touch disk

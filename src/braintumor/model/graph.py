@@ -104,15 +104,18 @@ def build_explain_graph(model: keras.Model, layer_name: str = "") -> ExplainGrap
     final = _own_layers(model)[-1]
     head, takes_final_input = _head_for(final)
 
-    if container is None:
+    if container is None and not isinstance(model, keras.Sequential):
         head_input = final.input if takes_final_input else model.outputs[0]
         explain = keras.Model(model.inputs, [target.output, head_input], name="explain")
         return ExplainGraph(explain, head, target.name)
 
-    inner = keras.Model(container.inputs, [target.output, container.outputs[0]],
-                        name=f"{container.name}_explained")
-    inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]) if _has_inputs(model)
-                         else tuple(container.inputs[0].shape[1:]), name="image")
+    # A Sequential (whose layers may carry several build-time call nodes) or a nested
+    # backbone: re-apply the chain of layers to a fresh input.
+    inner = None
+    if container is not None:
+        inner = keras.Model(container.inputs, [target.output, container.outputs[0]],
+                            name=f"{container.name}_explained")
+    inputs = keras.Input(shape=_input_shape(model), name="image")
     x = inputs
     feature_map = head_input = None
     for layer in _own_layers(model):
@@ -123,14 +126,14 @@ def build_explain_graph(model: keras.Model, layer_name: str = "") -> ExplainGrap
             x = layer(x)
         else:
             x = layer(x)
-    if head_input is None:
-        head_input = x
+            if layer is target:
+                feature_map = x
     explain = keras.Model(inputs, [feature_map, head_input], name="explain")
     return ExplainGraph(explain, head, target.name)
 
 
-def _has_inputs(model: keras.Model) -> bool:
+def _input_shape(model: keras.Model) -> tuple:
     try:
-        return bool(model.inputs)
-    except (AttributeError, ValueError):
-        return False
+        return tuple(model.inputs[0].shape[1:])
+    except (AttributeError, IndexError, ValueError, TypeError):
+        return tuple(model.input_shape[1:])
