@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from conftest import encode, scan_like
 
 BIN = Path(sys.executable).parent / "braintumor"

@@ -7,8 +7,9 @@ import io
 import re
 
 import pytest
-from conftest import encode, scan_like
 from PIL import Image
+
+from conftest import encode, scan_like
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 CLASSES = ["Glioma", "Meningioma", "No Tumor", "Pituitary"]

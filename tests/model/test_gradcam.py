@@ -104,7 +104,7 @@ def test_gradcam_layer_can_be_named(nested_resnet):
 def test_unknown_gradcam_layer_names_the_setting(flat_resnet):
     from braintumor.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="^GRADCAM_LAYER"):
+    with pytest.raises(ConfigError, match=r"^GRADCAM_LAYER"):
         build_explain_graph(flat_resnet, "no_such_layer")
 
 

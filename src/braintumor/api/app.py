@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import time
-
-import io
 
 from flask import Flask, Request
 from flask_cors import CORS

@@ -14,6 +14,7 @@ The metrics are plain numpy (no scikit-learn dependency); calibration reuses
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -119,7 +120,8 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
-def one_vs_rest_auc(probs: np.ndarray, labels: np.ndarray) -> tuple[list[float | None], float | None]:
+def one_vs_rest_auc(probs: np.ndarray,
+                    labels: np.ndarray) -> tuple[list[float | None], float | None]:
     """(AUC of each class against the rest, their unweighted mean over defined ones)."""
     per_class = [roc_auc(probs[:, k], labels == k) for k in range(probs.shape[1])]
     defined = [auc for auc in per_class if auc is not None]
@@ -137,7 +139,7 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray,
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)
     counts, confidences, accuracies = [], [], []
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in itertools.pairwise(edges):
         in_bin = (confidence > low) & (confidence <= high)
         counts.append(int(in_bin.sum()))
         confidences.append(float(confidence[in_bin].mean()) if in_bin.any() else None)

@@ -1,0 +1,183 @@
+"""Benchmark of the classification service; prints figures, asserts nothing.
+
+For each model (the shipped default, and a ResNet50 with random weights at 224x224x3):
+start a real server with `braintumor serve`, time start-up to a healthy /api/health,
+send N classify requests (Grad-CAM and all three PNGs included) from one client for
+p50/p95 latency, then measure requests per second with 1, 2 and 4 concurrent clients,
+and read the server's peak RSS. In this process, load the same model and time the bare
+forward pass (the same compiled function, no Grad-CAM, no HTTP) for the ratio.
+
+    python bench/bench_api.py [--requests 120] [--models default,resnet50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("BRAINTUMOR_DATA", REPO.parent / "shared/datasets/brain-tumor-mri"))
+BIN = Path(sys.executable).parent / "braintumor"
+
+
+def sample_upload() -> tuple[str, bytes]:
+    """A real Testing scan when the dataset is there, else a synthetic 224x224 slice."""
+    real = sorted((DATA / "Testing" / "glioma").glob("*.jpg"))
+    if real:
+        return real[0].name, real[0].read_bytes()
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import encode, scan_like
+
+    return "synthetic.png", encode(scan_like((224, 224)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tree_peak_rss_mb(pid: int) -> float:
+    """Peak RSS (VmHWM) of a process and its children, in MB."""
+    total = 0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def bare_forward_p50(model_path: Path, runs: int = 100) -> float:
+    from braintumor.config import Settings
+    from braintumor.model import load_model
+
+    model = load_model(Settings(MODEL_PATH=model_path))
+    spec = model.input_spec
+    x = np.random.default_rng(0).uniform(0, 1, (1, *spec.size, spec.channels))
+    x = x.astype(np.float32)
+    for _ in range(10):
+        model.predict(x)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model.predict(x)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def bench_server(name: str, model_path: Path, n: int, upload: tuple[str, bytes]) -> dict:
+    port = free_port()
+    env = dict(os.environ, MODEL_PATH=str(model_path), FLASK_PORT=str(port),
+               FLASK_HOST="127.0.0.1", LOG_LEVEL="WARNING")
+    if name == "resnet50":
+        env["INPUT_SCALING"] = "caffe"
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    server = subprocess.Popen([str(BIN), "serve"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if requests.get(f"{url}/api/health", timeout=30).status_code == 200:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.1)
+            if server.poll() is not None or time.perf_counter() - started > 180:
+                raise RuntimeError(f"{name}: server did not become healthy")
+        ready_s = time.perf_counter() - started
+        session = requests.Session()
+        filename, data = upload
+
+        def classify(sess: requests.Session) -> float:
+            t0 = time.perf_counter()
+            response = sess.post(f"{url}/api/classify", files={"file": (filename, data)},
+                                 timeout=60)
+            response.raise_for_status()
+            return (time.perf_counter() - t0) * 1000
+
+        for _ in range(5):
+            classify(session)
+        latencies = [classify(session) for _ in range(n)]
+        throughput = {}
+        for clients in (1, 2, 4):
+            sessions = [requests.Session() for _ in range(clients)]
+            per_client = max(10, n // 4)
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                list(pool.map(lambda s, k=per_client: [classify(s) for _ in range(k)], sessions))
+            throughput[clients] = clients * per_client / (time.perf_counter() - t0)
+        rss = tree_peak_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    forward = bare_forward_p50(model_path)
+    p50 = statistics.median(latencies)
+    return {"model": name, "ready_s": ready_s, "p50": p50, "p95": percentile(latencies, 95),
+            "forward_p50": forward, "ratio": p50 / forward, "rps": throughput,
+            "peak_rss_mb": rss, "requests": n}
+
+
+def resnet50_model(folder: Path) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((224, 224, 3)),
+        keras.applications.ResNet50(include_top=False, weights=None, pooling="avg"),
+        keras.layers.Dense(4, activation="softmax"),
+    ])
+    path = folder / "resnet50-random.keras"
+    model.save(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=120)
+    parser.add_argument("--models", default="default,resnet50")
+    args = parser.parse_args()
+    upload = sample_upload()
+    print(f"upload: {upload[0]} ({len(upload[1])} bytes); {os.cpu_count()} CPUs")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            if name == "default":
+                from braintumor.config import DEFAULT_MODEL_PATH
+
+                path = DEFAULT_MODEL_PATH
+            else:
+                path = resnet50_model(Path(tmp))
+            results.append(bench_server(name, path, args.requests, upload))
+    header = (f"{'model':<10} {'ready s':>8} {'p50 ms':>8} {'p95 ms':>8} {'fwd p50':>8} "
+              f"{'ratio':>6} {'rps@1':>6} {'rps@2':>6} {'rps@4':>6} {'RSS MB':>7}")
+    print(header)
+    for r in results:
+        print(f"{r['model']:<10} {r['ready_s']:8.2f} {r['p50']:8.1f} {r['p95']:8.1f} "
+              f"{r['forward_p50']:8.1f} {r['ratio']:6.2f} {r['rps'][1]:6.1f} "
+              f"{r['rps'][2]:6.1f} {r['rps'][4]:6.1f} {r['peak_rss_mb']:7.0f}")
+    print(f"(p50/p95 over {args.requests} sequential POST /api/classify with Grad-CAM and "
+          "three PNGs; fwd p50 = bare compiled forward pass, batch 1, same process as the "
+          "model load)")
+
+
+if __name__ == "__main__":
+    main()
