@@ -1,0 +1,39 @@
+"""The answer's numbers: percentages, confidence and timestamps."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from braintumor.classify import Prediction, percentages, utc_timestamp
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_percentages_add_up_to_exactly_100(seed):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(4, rng.uniform(0.05, 2.0)))
+    pct = percentages(probs)
+    assert round(sum(pct), 6) == 100.0
+    assert all(round(p, 2) == p for p in pct)
+    assert np.allclose(pct, probs * 100, atol=0.011)
+
+
+def test_percentages_of_a_certain_answer():
+    assert percentages(np.array([1.0, 0.0, 0.0, 0.0])) == [100.0, 0.0, 0.0, 0.0]
+
+
+def test_prediction_json_is_consistent():
+    names = ["Glioma", "Meningioma", "No Tumor", "Pituitary"]
+    body = Prediction(names, np.array([0.1, 0.2, 0.6, 0.1])).to_json()
+    assert body == {"class": "No Tumor", "class_id": 2, "confidence": 60.0,
+                    "probabilities": {"Glioma": 10.0, "Meningioma": 20.0, "No Tumor": 60.0,
+                                      "Pituitary": 10.0}}
+
+
+def test_timestamp_is_iso_utc_with_z():
+    moment = datetime(2024, 1, 15, 10, 30, 0, 123456, tzinfo=UTC)
+    assert utc_timestamp(moment) == "2024-01-15T10:30:00.123Z"
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", utc_timestamp())
