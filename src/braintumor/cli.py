@@ -53,7 +53,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
         batch_size=args.batch_size, learning_rate=args.lr, val_fraction=args.val_fraction,
         patience=args.patience, seed=args.seed, cache_dir=args.cache_dir,
-        parquet=args.parquet or "",
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -99,7 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
     p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
-    p.add_argument("--parquet", help="train from `braintumor spark preprocess` output")
     p.add_argument("--out", default="models/braintumor-cnn.keras")
     p.add_argument("--run-dir", default="runs/default",
                    help="checkpoints and history; re-run to resume")

@@ -91,7 +91,7 @@ def _high_depth_to_grey(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.round(grey).astype(np.uint8), mode="L")
 
 
-def _normalise_mode(image: Image.Image) -> tuple[Image.Image, Image.Image]:
+def normalise_mode(image: Image.Image) -> tuple[Image.Image, Image.Image]:
     """Any Pillow mode -> (grey 'L', display 'RGB')."""
     mode = image.mode
     if mode in _HIGH_DEPTH_MODES:
@@ -138,7 +138,7 @@ def decode_image(data: bytes, max_pixels: int = 64_000_000) -> DecodedImage:
             upright = ImageOps.exif_transpose(image)
             if upright is not None:
                 image = upright
-            grey, rgb = _normalise_mode(image)
+            grey, rgb = normalise_mode(image)
     except InvalidImageError:
         raise
     except UnidentifiedImageError:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from braintumor.decoding import DecodedImage, decode_image
+from braintumor.decoding import DecodedImage, decode_image, normalise_mode
 
 #: Per-channel statistics of the ImageNet-style scalings, in RGB order.
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -49,8 +49,12 @@ class InputSpec:
 
 
 def canonical_pixels(image: Image.Image | DecodedImage, size: tuple[int, int]) -> np.ndarray:
-    """Decoded image -> uint8 grey pixels of shape (height, width)."""
-    grey = image.grey if isinstance(image, DecodedImage) else image.convert("L")
+    """Decoded image -> uint8 grey pixels of shape (height, width).
+
+    A PIL image is reduced to grey by the same rules as an upload (transparency over
+    black, 16-bit and float stretched over their range), not by Pillow's ``convert("L")``.
+    """
+    grey = image.grey if isinstance(image, DecodedImage) else normalise_mode(image)[0]
     height, width = size
     if grey.size != (width, height):
         grey = grey.resize((width, height), Image.Resampling.BILINEAR)
