@@ -42,9 +42,13 @@ def _gunicorn_application(settings: Settings):
                 "accesslog": "-" if settings.LOG_LEVEL == "DEBUG" else None,
                 # bound the damage of a slow or hostile client on the request line
                 "limit_request_line": 8190,
+                # gunicorn 27's control socket is one fixed path per user: two servers on
+                # one machine (tests beside `make run`) would fight over it
+                "control_socket_disable": True,
             }
             for key, value in options.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
 
         def load(self):
             from braintumor.api import create_app
