@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BRAINTUMOR_DATA ?= ../shared/datasets/brain-tumor-mri
 export BRAINTUMOR_DATA
 
-.PHONY: run test lint bench train evaluate clean
+.PHONY: run test lint bench train evaluate clean check-java bench-spark
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,10 @@ $(DEV_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-run: $(STAMP)
+run: $(STAMP) frontend-auto
 	$(BIN)/braintumor serve
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) check-java
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 
@@ -36,10 +36,19 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_api.py
 
+# Spark classify (local[2]) vs a plain loop over the Testing images; BENCH_SPARK_ARGS=--limit 40
+bench-spark: $(DEV_STAMP) check-java
+	$(BIN)/python bench/bench_spark.py $(BENCH_SPARK_ARGS)
+
+# pyspark 4 needs Java 17+: says how to install it (and does, as root with apt-get).
+# `make run` does not depend on it: the API runs without Java unless SPARK_ENABLED=true.
+check-java:
+	@sh scripts/check-java.sh
+
 # The recipe of the shipped model (see models/MODEL_CARD.md); resumes if interrupted.
 train: $(STAMP)
 	$(BIN)/braintumor train --data $(BRAINTUMOR_DATA)/Training --arch compact --size 160 \
-		--epochs 30 --seed 42 --run-dir runs/compact-160 --out models/braintumor-cnn.keras
+		--epochs 30 --patience 12 --seed 42 --run-dir runs/compact-160 --out models/braintumor-cnn.keras
 
 evaluate: $(STAMP)
 	$(BIN)/braintumor evaluate --model models/braintumor-cnn.keras \
@@ -48,3 +57,60 @@ evaluate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .cache src/*.egg-info
+
+# ---- web frontend: frontend/ (React + Vite), built into frontend/dist, served by Flask ----
+FRONTEND := frontend
+NPM ?= npm
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+FRONTEND_DEPS := $(FRONTEND)/node_modules/.installed
+FRONTEND_BUILT := $(FRONTEND)/dist/index.html
+FRONTEND_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) $(wildcard \
+	$(addprefix $(FRONTEND)/,index.html package.json package-lock.json tsconfig.json vite.config.ts))
+# Vite 8 needs Node.js 20.19 or newer
+NODE_CHECK := command -v $(NPM) >/dev/null 2>&1 && node -e 'const [a, b] = \
+	process.versions.node.split(".").map(Number); process.exit(a > 20 || (a == 20 && b >= 19) ? 0 : 1)'
+NODE_MISSING := Node.js 20.19+ with npm is needed for the web frontend (found: $$(node --version 2>/dev/null || echo no node))
+
+.PHONY: frontend frontend-auto frontend-test chromium
+
+$(FRONTEND_DEPS): $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+$(FRONTEND_BUILT): $(FRONTEND_DEPS) $(FRONTEND_SOURCES)
+	cd $(FRONTEND) && $(NPM) run build
+
+# Build the page (again when a source is newer than the build).
+frontend:
+	@$(NODE_CHECK) || { echo "error: $(NODE_MISSING)"; exit 1; }
+	@$(MAKE) --no-print-directory $(FRONTEND_BUILT)
+
+# What `make run` does first: build when it can, otherwise say so and serve the API alone.
+frontend-auto:
+	@if $(NODE_CHECK); then \
+		$(MAKE) --no-print-directory $(FRONTEND_BUILT) \
+			|| echo "warning: the web frontend did not build (see above): serving the API only"; \
+	else \
+		echo "note: $(NODE_MISSING); serving the API only (then 'make frontend' adds the web page)"; \
+	fi
+
+# Component tests, production build, then the browser against the real server and model.
+frontend-test: $(STAMP) chromium
+	@$(NODE_CHECK) || { echo "error: $(NODE_MISSING)"; exit 1; }
+	@$(MAKE) --no-print-directory $(FRONTEND_DEPS)
+	cd $(FRONTEND) && $(NPM) test
+	cd $(FRONTEND) && $(NPM) run build
+	cd $(FRONTEND) && $(NPM) run e2e
+
+# The end-to-end tests drive Debian's Chromium (Playwright's own browser download cannot work).
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Chromium not found at $(CHROMIUM): installing Debian's chromium package (apt-get) for the end-to-end tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit 1; \
+		else \
+			echo "error: the end-to-end tests need Chromium at $(CHROMIUM): install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium"; \
+			exit 1; \
+		fi; \
+	fi

@@ -53,6 +53,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
         batch_size=args.batch_size, learning_rate=args.lr, val_fraction=args.val_fraction,
         patience=args.patience, seed=args.seed, cache_dir=args.cache_dir,
+        parquet=args.parquet or "",
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -65,6 +66,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(Path(args.model), Path(args.data), Path(args.out),
                       hard_subset=Path(args.hard_subset) if args.hard_subset else None)
     print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
+    from braintumor.config import load_settings
+    from braintumor.spark.commands import run_spark_job
+    from braintumor.spark.preprocess import run_preprocess
+
+    settings = load_settings()
+    counts = run_spark_job(lambda: run_preprocess(
+        settings, args.input, args.output, size=args.size, overwrite=args.overwrite,
+        partitions=args.partitions))
+    print(json.dumps({"output": args.output, **counts}))
+    return 0
+
+
+def _cmd_spark_classify(args: argparse.Namespace) -> int:
+    from braintumor.config import load_settings
+    from braintumor.spark.classify import run_classify
+    from braintumor.spark.commands import run_spark_job
+
+    settings = load_settings()
+    counts = run_spark_job(lambda: run_classify(
+        settings, args.input, args.output, fmt=args.format, model_path=args.model,
+        heatmap_dir=args.heatmaps, overwrite=args.overwrite, partitions=args.partitions))
+    print(json.dumps({"output": args.output, **counts}))
     return 0
 
 
@@ -115,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=8)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--cache-dir", default=".cache")
+    p.add_argument("--parquet", default=None,
+                   help="train on the output of `braintumor spark preprocess` (any URI "
+                        "Spark reads) instead of --data")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
@@ -127,6 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print the settings and the model's metadata")
     p.add_argument("--model")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("spark", help="batch jobs on Spark (SPARK_MASTER): preprocess, classify")
+    spark_sub = p.add_subparsers(dest="spark_command", required=True)
+    q = spark_sub.add_parser("preprocess", help="class-per-folder images -> Parquet of uint8 "
+                                                "canonical pixels, labels, errors")
+    q.add_argument("--input", required=True, help="folder URI (path, file://, hdfs://...)")
+    q.add_argument("--output", required=True, help="Parquet URI to write")
+    q.add_argument("--size", type=int, default=160)
+    q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=_cmd_spark_preprocess)
+    q = spark_sub.add_parser("classify", help="batch predictions for every image below --input")
+    q.add_argument("--input", required=True, help="folder URI (path, file://, hdfs://...)")
+    q.add_argument("--output", required=True, help="table URI to write")
+    q.add_argument("--format", default="parquet", choices=["parquet", "csv"])
+    q.add_argument("--heatmaps", default=None, help="folder for Grad-CAM overlay PNGs")
+    q.add_argument("--model", default=None, help="model file or URI (default MODEL_PATH)")
+    q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=_cmd_spark_classify)
     return parser
 
 

@@ -19,6 +19,8 @@ from braintumor.errors import ConfigError
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "braintumor-cnn.keras"
+#: Where `make frontend` builds the web page that the API serves at / and /assets/.
+DEFAULT_FRONTEND_DIST = PROJECT_ROOT / "frontend" / "dist"
 
 DEFAULT_CLASS_NAMES: dict[int, str] = {
     0: "Glioma",
@@ -64,6 +66,8 @@ class Settings:
     #: gunicorn worker processes and threads per worker.
     WORKERS: int = 1
     THREADS: int = 4
+    #: The built web page (index.html and assets/); served at / to browsers when present.
+    FRONTEND_DIST: Path = DEFAULT_FRONTEND_DIST
     #: Image-size setting came from the environment (so it must match the model).
     IMAGE_SIZE_EXPLICIT: bool = False
 
@@ -197,6 +201,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["WORKERS"] = _parse_int("WORKERS", v, 1, 64)
     if (v := raw("THREADS")) is not None:
         values["THREADS"] = _parse_int("THREADS", v, 1, 64)
+    if (v := raw("FRONTEND_DIST")) is not None and v.strip():
+        values["FRONTEND_DIST"] = Path(v.strip()).expanduser()
 
     settings = Settings(**values)  # type: ignore[arg-type]
     return settings

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from braintumor import __version__
+from braintumor.api import frontend
 from braintumor.api.service import service
+from braintumor.api.spark_status import spark_status
 from braintumor.classify import utc_timestamp
 from braintumor.errors import EmptyFilenameError, FileTooLargeError, NoFileError
 
@@ -41,7 +43,10 @@ def api_info() -> dict:
 
 @bp.get("/")
 def index():
-    return jsonify(api_info())
+    # a browser gets the web page (frontend.py); curl and API clients keep the JSON
+    response = frontend.index_page() if frontend.wants_html() else jsonify(api_info())
+    response.vary.add("Accept")
+    return response
 
 
 @bp.get("/api/health")
@@ -49,18 +54,20 @@ def health():
     svc = service()
     model = svc.classifier.model
     meta = model.metadata
+    spark = spark_status(current_app)
+    spark_service = spark.service()
     return jsonify({
-        "status": "healthy",
+        "status": "degraded" if spark_service["status"] == "down" else "healthy",
         "timestamp": utc_timestamp(),
         "services": {
             "model": {"status": "up", "loaded": True},
-            "spark": {"status": "disabled", "active": False},
+            "spark": spark_service,
         },
         "details": {
             "model_path": str(model.path),
             "num_classes": len(svc.settings.CLASS_NAMES),
             "image_size": list(model.input_spec.size),
-            "spark_version": None,
+            "spark_version": spark.version,
             "model_version": meta.version or None,
             "temperature": meta.temperature,
             "gradcam_layer": model.graph.layer_name,

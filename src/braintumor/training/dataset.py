@@ -41,16 +41,27 @@ class ImageSet:
         return len(self.paths)
 
 
-def _key(name: str) -> str:
+def class_key(name: str) -> str:
+    """A folder or class name reduced to lower-case letters and digits.
+
+    ``notumor``, ``No Tumor`` and ``no_tumor`` all become ``notumor``; the folder-per-class
+    loaders (this module and the Spark jobs) match folders to classes by this key so that
+    both label the same file the same way.
+    """
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def class_id(folder_name: str, class_names: list[str]) -> int | None:
+    """The id of the class a folder name stands for, or None when it names no class."""
+    wanted = {class_key(name): label for label, name in enumerate(class_names)}
+    return wanted.get(class_key(folder_name))
 
 
 def list_images(root: Path, class_names: list[str]) -> list[tuple[Path, int]]:
     """(path, label) for every image below ``root``, sorted by path for reproducibility."""
-    wanted = {_key(name): label for label, name in enumerate(class_names)}
     items: list[tuple[Path, int]] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        label = wanted.get(_key(folder.name))
+        label = class_id(folder.name, class_names)
         if label is None:
             if not folder.name.startswith("."):
                 log.warning("skipping folder %s: not one of the classes %s", folder, class_names)

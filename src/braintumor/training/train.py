@@ -46,6 +46,8 @@ class TrainConfig:
         default_factory=lambda: ["Glioma", "Meningioma", "No Tumor", "Pituitary"]
     )
     cache_dir: str = ".cache"
+    #: Parquet written by `braintumor spark preprocess`; when set, used instead of ``data``.
+    parquet: str = ""
 
     @property
     def spec(self) -> InputSpec:
@@ -101,6 +103,10 @@ def _fit(train_model, stage: str, config: TrainConfig, data: tuple, epochs: int,
 
 
 def load_training_images(config: TrainConfig) -> ImageSet:
+    if config.parquet:
+        from braintumor.spark.dataset import load_parquet
+
+        return load_parquet(config.parquet, config.class_names, (config.size, config.size))
     return load_folder(Path(config.data), config.class_names, (config.size, config.size),
                        cache_dir=Path(config.cache_dir) if config.cache_dir else None)
 

@@ -1,0 +1,129 @@
+"""Benchmark of `braintumor spark classify` against a plain single-process loop.
+
+Both classify the same images with the same model and the same steps (decode, canonical
+pixels, model input, calibrated ``predict`` in batches of 64); neither writes heatmaps.
+Spark's figures are taken twice on one SparkSession: cold (the Python workers start and
+each loads TensorFlow and the model) and warm (workers reused, model cached). The
+session's start-up (JVM launch) is reported on its own. Prints figures, asserts nothing.
+
+    python bench/bench_spark.py [--data DIR] [--limit N] [--master local[2]] [--model M]
+
+Default data: the 1,311 Testing images under $BRAINTUMOR_DATA/Testing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("BRAINTUMOR_DATA", REPO.parent / "shared/datasets/brain-tumor-mri"))
+BATCH = 64
+
+
+def list_files(root: Path, limit: int | None) -> list[Path]:
+    """Image files below ``root`` (not in hidden folders); ``limit`` spreads over classes."""
+    from braintumor.decoding import ALLOWED_EXTENSIONS
+
+    files = sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower().lstrip(".") in ALLOWED_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    if limit and limit < len(files):
+        step = len(files) / limit
+        files = [files[int(i * step)] for i in range(limit)]
+    return files
+
+
+def plain_loop(files: list[Path], settings) -> tuple[float, float, int]:
+    """(model load s, classify s, images classified) in this process, no Spark."""
+    from braintumor.decoding import decode_image
+    from braintumor.errors import InvalidImageError
+    from braintumor.model import load_model
+    from braintumor.preprocessing import canonical_pixels, to_model_input
+
+    started = time.perf_counter()
+    model = load_model(settings)
+    loaded = time.perf_counter()
+    done = 0
+    for start in range(0, len(files), BATCH):
+        pixels = []
+        for path in files[start:start + BATCH]:
+            try:
+                pixels.append(canonical_pixels(decode_image(path.read_bytes()),
+                                               model.input_spec.size))
+            except InvalidImageError:
+                continue
+        if pixels:
+            model.predict(to_model_input(np.stack(pixels), model.input_spec))
+            done += len(pixels)
+    return loaded - started, time.perf_counter() - loaded, done
+
+
+def spark_runs(files: list[Path], settings, runs: int) -> tuple[float, list[float], int]:
+    """(session start-up s, seconds per classify job, rows of the last job)."""
+    from braintumor.spark.classify import classify_images
+    from braintumor.spark.session import build_session
+
+    started = time.perf_counter()
+    spark = build_session(settings, extra_conf={"spark.ui.enabled": "false"})
+    startup = time.perf_counter() - started
+    inputs = [p.resolve().as_uri() for p in files]
+    seconds, rows = [], 0
+    with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:
+        for run in range(runs):
+            out = f"{tmp}/run{run}.parquet"
+            began = time.perf_counter()
+            classify_images(spark, inputs, settings).write.parquet(out)
+            seconds.append(time.perf_counter() - began)
+            rows = spark.read.parquet(out).where("error IS NULL").count()
+    spark.stop()
+    return startup, seconds, rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(DATA / "Testing"))
+    parser.add_argument("--limit", type=int, default=None, help="use N images (spread out)")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--model", default=None, help="default: MODEL_PATH")
+    parser.add_argument("--runs", type=int, default=2, help="Spark jobs: 1 cold + warm ones")
+    args = parser.parse_args()
+
+    from braintumor.config import load_settings
+
+    settings = load_settings().with_overrides(SPARK_MASTER=args.master)
+    if args.model:
+        settings = settings.with_overrides(MODEL_PATH=Path(args.model))
+    files = list_files(Path(args.data), args.limit)
+    if not files:
+        print(f"no images below {args.data}", file=sys.stderr)
+        return 1
+    print(f"{len(files)} images from {args.data}; model {settings.MODEL_PATH.name}; "
+          f"Spark {args.master}; batches of {BATCH}; {os.cpu_count()} CPUs", flush=True)
+
+    load_s, loop_s, loop_n = plain_loop(files, settings)
+    startup_s, job_s, spark_n = spark_runs(files, settings, max(args.runs, 1))
+
+    rows = [("plain loop: model load", load_s, None),
+            ("plain loop: decode+preprocess+predict", loop_s, loop_n / loop_s),
+            ("spark: SparkSession start-up", startup_s, None)]
+    for i, seconds in enumerate(job_s):
+        label = "spark classify, cold workers" if i == 0 else f"spark classify, warm #{i}"
+        rows.append((label, seconds, spark_n / seconds))
+    print(f"\n{'step':<42}{'seconds':>10}{'images/s':>11}")
+    for label, seconds, rate in rows:
+        print(f"{label:<42}{seconds:>10.2f}{'' if rate is None else f'{rate:.1f}':>11}")
+    print(f"\nclassified: plain loop {loop_n}, spark {spark_n} (rows without error)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+// End to end: Debian's headless Chromium (playwright-core) against the real Flask server
+// (`braintumor serve`, gunicorn, the default model) serving the built page.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { FRONTEND, REPO, startServer } from './server.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// Chromium on a closed network: no GPU, no QUIC, no background traffic. Playwright gives
+// every launch a fresh temporary user-data-dir of its own.
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const SHOTS = join(FRONTEND, 'e2e', 'screenshots');
+const DATA = resolve(REPO, process.env.BRAINTUMOR_DATA || '../shared/datasets/brain-tumor-mri');
+const CLASSES = ['Glioma', 'Meningioma', 'No Tumor', 'Pituitary'];
+const TYPE_MESSAGE = 'File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp';
+const INVALID_IMAGE_SENTENCE = 'This file could not be read as an image.';
+
+let server;
+let browser;
+let context;
+let page;
+const pageErrors = [];
+
+function watch(target) {
+  target.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
+  target.on('console', (message) => {
+    // a refused upload is logged by Chromium as a failed resource load: expected here
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      pageErrors.push(`console: ${message.text()}`);
+    }
+  });
+}
+
+/** The first scan of Testing/<folder> in the dataset, or a picture drawn in the page. */
+async function scan(target, folder, seed) {
+  const dir = join(DATA, 'Testing', folder);
+  if (existsSync(dir)) {
+    const name = readdirSync(dir).filter((n) => /\.(png|jpe?g)$/i.test(n)).sort()[0];
+    if (name) return { name, mimeType: 'image/jpeg', buffer: readFileSync(join(dir, name)) };
+  }
+  const base64 = await target.evaluate((s) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 256;
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#000';
+    g.fillRect(0, 0, 256, 256);
+    g.fillStyle = '#707070';
+    g.beginPath();
+    g.ellipse(128, 128, 88, 108, 0, 0, Math.PI * 2);
+    g.fill();
+    g.fillStyle = '#e0e0e0';
+    g.beginPath();
+    g.arc(96 + s * 40, 104, 22, 0, Math.PI * 2);
+    g.fill();
+    return canvas.toDataURL('image/png').split(',')[1];
+  }, seed);
+  return { name: `generated-${seed}.png`, mimeType: 'image/png', buffer: Buffer.from(base64, 'base64') };
+}
+
+const fileInput = (target) => target.getByLabel('Choose MRI image');
+const resultClass = (target) => target.locator('.result__class');
+const heatmap = (target) => target.locator('img.viewer__img--heatmap');
+const original = (target) => target.locator('img.viewer__img--original');
+const viewOption = (target, name) => target.locator('.segmented label').filter({ hasText: new RegExp(`^${name}$`) });
+const opacityOf = (locator) => locator.evaluate((el) => getComputedStyle(el).opacity);
+
+async function waitForResult(target, previous = null) {
+  await target.waitForFunction(
+    (before) => {
+      const heading = document.querySelector('.result__class');
+      return heading && !document.querySelector('[role=progressbar]') && heading.textContent !== before;
+    },
+    previous,
+    { timeout: 120_000 },
+  );
+  return (await resultClass(target).textContent()).trim();
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install chromium (make frontend-test does)`);
+  server = await startServer();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+  page.setDefaultTimeout(60_000);
+  watch(page);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('GET / is the page for a browser and the JSON for curl and API clients', async () => {
+  for (const accept of ['*/*', 'application/json']) {
+    const response = await fetch(`${server.url}/`, { headers: { Accept: accept } });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type'), /application\/json/);
+    assert.equal((await response.json()).name, 'Brain Tumor Classification API');
+  }
+  const response = await page.goto(server.url);
+  assert.equal(response.status(), 200);
+  assert.match(response.headers()['content-type'], /text\/html/);
+  assert.equal(await page.title(), 'Brain MRI classifier');
+  await page.getByRole('note').filter({ hasText: 'Research software, not a medical device.' }).waitFor();
+  await page.getByText('Service online').waitFor();
+  await page.getByText('No scan loaded').waitFor();
+  await page.screenshot({ path: join(SHOTS, 'desktop-empty.png') });
+});
+
+test('a real scan is classified: progress, class, confidence, four bars and the heatmap', async () => {
+  // hold the real answer back a moment so that the progress view can be seen
+  await page.route('**/api/classify', async (route) => {
+    const answer = await route.fetch();
+    await new Promise((r) => setTimeout(r, 1200));
+    await route.fulfill({ response: answer });
+  });
+  const file = await scan(page, 'glioma', 0);
+  await fileInput(page).setInputFiles(file);
+  await page.getByRole('progressbar', { name: `Classifying ${file.name}` }).waitFor();
+  await page.getByAltText(`Preview of ${file.name}`).waitFor();
+  const predicted = await waitForResult(page);
+  await page.unroute('**/api/classify');
+
+  assert.ok(CLASSES.includes(predicted), `unexpected class ${predicted}`);
+  console.log(`# ${file.name}: ${predicted}`);
+  const confidence = await page.locator('.result__confidence strong').textContent();
+  assert.match(confidence, /^\d{1,3}\.\d%$/);
+  const values = await page.getByRole('meter').evaluateAll((meters) =>
+    meters.map((m) => Number(m.getAttribute('aria-valuenow'))),
+  );
+  assert.equal(values.length, 4);
+  assert.ok(Math.abs(values.reduce((a, b) => a + b, 0) - 100) < 0.05, `probabilities ${values}`);
+
+  await heatmap(page).waitFor({ state: 'visible' });
+  const size = await heatmap(page).evaluate((img) => [img.naturalWidth, img.naturalHeight, img.src.slice(0, 22)]);
+  assert.ok(size[0] >= 224 || size[1] >= 224, `heatmap ${size}`);
+  assert.equal(size[2], 'data:image/png;base64,');
+  assert.equal(await opacityOf(heatmap(page)), '0.4');
+  await page.screenshot({ path: join(SHOTS, 'desktop-result.png') });
+});
+
+test('the view switch and the opacity slider', async () => {
+  await viewOption(page, 'Heatmap').click();
+  assert.ok(await page.getByRole('radio', { name: 'Heatmap' }).isChecked());
+  assert.ok(await original(page).isHidden());
+  assert.equal(await opacityOf(heatmap(page)), '1');
+  assert.ok(await page.getByRole('slider', { name: /heatmap opacity/i }).isDisabled());
+  await page.screenshot({ path: join(SHOTS, 'desktop-heatmap.png') });
+
+  // the keyboard moves through the radio group
+  await page.getByRole('radio', { name: 'Heatmap' }).focus();
+  await page.keyboard.press('ArrowRight');
+  assert.ok(await page.getByRole('radio', { name: 'Original' }).isChecked());
+  assert.ok(await heatmap(page).isHidden());
+  assert.ok(await original(page).isVisible());
+
+  await viewOption(page, 'Overlay').click();
+  const slider = page.getByRole('slider', { name: /heatmap opacity/i });
+  await slider.fill('80');
+  assert.equal(await opacityOf(heatmap(page)), '0.8');
+  await slider.focus();
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await opacityOf(heatmap(page)), '0.75');
+  assert.equal((await page.locator('.opacity output').textContent()).trim(), '75%');
+  assert.ok(await original(page).isVisible());
+});
+
+test('the overlay downloads as a PNG', async () => {
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: /download overlay/i }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /-gradcam-overlay\.png$/);
+  const saved = join(tmpdir(), `braintumor-e2e-${process.pid}.png`);
+  await download.saveAs(saved);
+  assert.deepEqual([...readFileSync(saved).subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
+});
+
+test('a text file named .jpg gets the INVALID_IMAGE sentence', async () => {
+  await fileInput(page).setInputFiles({
+    name: 'notes.jpg',
+    mimeType: 'image/jpeg',
+    buffer: Buffer.from('These are notes, not a picture.\n'),
+  });
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  const text = await alert.textContent();
+  assert.ok(text.includes(INVALID_IMAGE_SENTENCE), text);
+  assert.ok(text.includes('INVALID_IMAGE'), text);
+  assert.ok(text.includes('notes.jpg'), text);
+  await page.screenshot({ path: join(SHOTS, 'desktop-error.png') });
+});
+
+test('a file type the API refuses is stopped in the browser', async () => {
+  const sent = [];
+  const onRequest = (request) => request.url().includes('/api/classify') && sent.push(request.url());
+  page.on('request', onRequest);
+  await fileInput(page).setInputFiles({ name: 'report.txt', mimeType: 'text/plain', buffer: Buffer.from('x') });
+  await page.getByRole('alert').filter({ hasText: TYPE_MESSAGE }).waitFor();
+  page.off('request', onRequest);
+  assert.deepEqual(sent, []);
+  await page.getByRole('button', { name: 'Dismiss message' }).click();
+  assert.equal(await page.getByRole('alert').count(), 0);
+});
+
+test('the session history flips back to an earlier scan', async () => {
+  const first = await resultClass(page).textContent();
+  const file = await scan(page, 'pituitary', 1);
+  await fileInput(page).setInputFiles(file);
+  await page.getByRole('list', { name: /this session/i }).getByRole('button').nth(1).waitFor();
+  await page.waitForFunction(() => !document.querySelector('[role=progressbar]'));
+  const thumbs = page.getByRole('list', { name: /this session/i }).getByRole('button');
+  assert.equal(await thumbs.count(), 2);
+  assert.match(await thumbs.nth(0).getAttribute('aria-label'), new RegExp(`^Scan 2: ${file.name}`));
+  await thumbs.nth(1).click();
+  assert.equal(await thumbs.nth(1).getAttribute('aria-current'), 'true');
+  assert.equal(await resultClass(page).textContent(), first);
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await thumbs.nth(0).getAttribute('aria-current'), 'true');
+});
+
+test('phone width (375 px): everything fits and works', async () => {
+  const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, deviceScaleFactor: 2 });
+  const small = await phone.newPage();
+  small.setDefaultTimeout(60_000);
+  watch(small);
+  try {
+    await small.goto(server.url);
+    await small.getByText('Service online').waitFor();
+    await small.screenshot({ path: join(SHOTS, 'phone-empty.png') });
+    await fileInput(small).setInputFiles(await scan(small, 'glioma', 0));
+    const predicted = await waitForResult(small);
+    assert.ok(CLASSES.includes(predicted));
+    await heatmap(small).waitFor({ state: 'visible' });
+    const widths = await small.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(widths[0] <= widths[1], `page is ${widths[0]} px wide in a ${widths[1]} px window`);
+    const box = await heatmap(small).boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 375, `heatmap at ${JSON.stringify(box)}`);
+    await small.screenshot({ path: join(SHOTS, 'phone-result.png'), fullPage: true });
+  } finally {
+    await phone.close();
+  }
+});
+
+test('no script errors on the page', () => {
+  assert.deepEqual(pageErrors, []);
+});

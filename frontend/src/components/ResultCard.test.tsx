@@ -1,0 +1,48 @@
+import { render, screen, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { makeResult } from '../test/fixtures';
+import { ResultCard } from './ResultCard';
+
+describe('ResultCard', () => {
+  it('shows the class, the confidence and a bar per class', () => {
+    render(<ResultCard result={makeResult()} fileName="glioma_001.jpg" />);
+    expect(screen.getByRole('heading', { level: 2, name: 'Glioma' })).toBeInTheDocument();
+    expect(screen.getByText('94.5%', { selector: 'strong' })).toBeInTheDocument();
+    const meters = screen.getAllByRole('meter');
+    expect(meters).toHaveLength(4);
+    expect(meters.map((m) => m.getAttribute('aria-label'))).toEqual([
+      'Glioma probability',
+      'Meningioma probability',
+      'No Tumor probability',
+      'Pituitary probability',
+    ]);
+    const meningioma = screen.getByRole('meter', { name: 'Meningioma probability' });
+    expect(meningioma).toHaveAttribute('aria-valuenow', '3.2');
+    expect(meningioma).toHaveAttribute('aria-valuetext', '3.2%');
+    expect(meningioma.querySelector('.bars__fill')).toHaveStyle({ width: '3.2%' });
+    expect(screen.getByText('glioma_001.jpg')).toBeInTheDocument();
+    expect(screen.getByText(/analysed in 31 ms/)).toBeInTheDocument();
+  });
+
+  it('marks the predicted class', () => {
+    render(<ResultCard result={makeResult()} fileName="x.png" />);
+    const row = screen.getByRole('meter', { name: 'Glioma probability' }).closest('li')!;
+    expect(row).toHaveClass('bars__row--top');
+    expect(within(row).getByText('94.5%')).toBeInTheDocument();
+  });
+
+  it('says when the model is unsure', () => {
+    const unsure = makeResult({
+      class: 'Meningioma',
+      confidence: 41.2,
+      probabilities: { Glioma: 38.8, Meningioma: 41.2, 'No Tumor': 10, Pituitary: 10 },
+    });
+    render(<ResultCard result={unsure} fileName="x.png" />);
+    expect(screen.getByText(/low confidence/i)).toBeInTheDocument();
+  });
+
+  it('does not add a caution for a confident answer', () => {
+    render(<ResultCard result={makeResult()} fileName="x.png" />);
+    expect(screen.queryByText(/low confidence/i)).not.toBeInTheDocument();
+  });
+});

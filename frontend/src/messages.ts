@@ -1,0 +1,30 @@
+/** A human sentence for every error code the API can answer with, and for network failure. */
+
+export const ERROR_SENTENCES: Record<string, string> = {
+  NO_FILE: 'No image reached the server. Please choose a scan and try again.',
+  EMPTY_FILENAME: 'The file has no name, so the server could not accept it. Rename it and try again.',
+  INVALID_FILE_TYPE:
+    'This type of file is not supported. Please use a PNG, JPEG, GIF, BMP or WebP image.',
+  INVALID_IMAGE:
+    'This file could not be read as an image. It may be damaged, empty, or not a picture at all.',
+  FILE_TOO_LARGE: 'This image is too large. Please choose a file smaller than 16 MB.',
+  CLASSIFICATION_ERROR:
+    'The model could not analyse this image. Please try again, or try a different scan.',
+  NOT_FOUND:
+    'The classification service was not found at this address. Check the API address the page uses.',
+  METHOD_NOT_ALLOWED:
+    'The classification service refused this kind of request. The page and the server may not be the same version.',
+  BAD_REQUEST: 'The server could not understand the upload. Please try again.',
+  INTERNAL_ERROR: 'Something went wrong on the server. Please try again in a moment.',
+  NETWORK_ERROR:
+    'The classification service could not be reached. Check your connection and that the server is running.',
+  TIMEOUT: 'The server took too long to answer. Please try again in a moment.',
+  BAD_RESPONSE:
+    'The server answered with something that is not a classification. Check the API address the page uses.',
+};
+
+export const FALLBACK_SENTENCE = 'Something unexpected went wrong. Please try again.';
+
+export function errorSentence(code: string): string {
+  return ERROR_SENTENCES[code] ?? FALLBACK_SENTENCE;
+}

@@ -1,0 +1,31 @@
+import type { ClassifyResponse } from '../types';
+
+// 1x1 PNGs are enough: the tests look at which picture is shown, not at its pixels
+const PIXEL = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
+export function makeResult(overrides: Partial<ClassifyResponse['prediction']> = {}): ClassifyResponse {
+  return {
+    success: true,
+    prediction: {
+      class: 'Glioma',
+      class_id: 0,
+      confidence: 94.5,
+      probabilities: { Glioma: 94.5, Meningioma: 3.2, 'No Tumor': 1.8, Pituitary: 0.5 },
+      ...overrides,
+    },
+    visualization: { heatmap_overlay: `${PIXEL}`, original_image: `${PIXEL}`, heatmap_only: `${PIXEL}` },
+    processing_time_ms: 31.2,
+    timestamp: '2026-01-15T10:30:00.000Z',
+  };
+}
+
+export function imageFile(name = 'scan.png', bytes = 128, type = 'image/png'): File {
+  return new File([new Uint8Array(bytes)], name, { type });
+}
+
+/** A file that says it is `size` bytes without allocating them. */
+export function sizedFile(name: string, size: number, type = 'image/png'): File {
+  const file = new File([new Uint8Array(8)], name, { type });
+  Object.defineProperty(file, 'size', { value: size });
+  return file;
+}

@@ -1,0 +1,45 @@
+/** The API's answers (see README.md, "API"). */
+
+export interface Prediction {
+  class: string;
+  class_id: number;
+  /** Percentage of the top class, two decimals. */
+  confidence: number;
+  /** Percentages per class name, adding up to 100. */
+  probabilities: Record<string, number>;
+}
+
+/** Three base64-encoded PNGs (no data: prefix). */
+export interface Visualization {
+  heatmap_overlay: string;
+  original_image: string;
+  heatmap_only: string;
+}
+
+export interface ClassifyResponse {
+  success: true;
+  prediction: Prediction;
+  visualization: Visualization;
+  processing_time_ms: number;
+  timestamp: string;
+}
+
+export interface ApiErrorBody {
+  success: false;
+  error: { message: string; code: string; status: number };
+  timestamp: string;
+}
+
+/** One classified upload, kept in the session history. */
+export interface Scan {
+  id: number;
+  fileName: string;
+  fileSize: number;
+  result: ClassifyResponse;
+  /** When the answer arrived (ms since epoch). */
+  receivedAt: number;
+}
+
+export function pngDataUrl(base64: string): string {
+  return base64.startsWith('data:') ? base64 : `data:image/png;base64,${base64}`;
+}

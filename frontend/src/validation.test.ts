@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { imageFile, sizedFile } from './test/fixtures';
+import {
+  fileExtension,
+  MAX_UPLOAD_BYTES,
+  namePastedFile,
+  SIZE_MESSAGE,
+  TYPE_MESSAGE,
+  validateFile,
+} from './validation';
+
+describe('validateFile', () => {
+  it.each(['a.png', 'b.jpg', 'c.jpeg', 'd.gif', 'e.bmp', 'f.webp', 'G.PNG', 'scan.final.JPeG'])(
+    'accepts %s',
+    (name) => {
+      expect(validateFile(imageFile(name))).toBeNull();
+    },
+  );
+
+  it.each(['notes.txt', 'scan.tiff', 'scan.dcm', 'archive.png.zip', 'scan.svg'])('refuses %s', (name) => {
+    expect(validateFile(imageFile(name, 10, 'application/octet-stream'))).toEqual({
+      code: 'INVALID_FILE_TYPE',
+      message: TYPE_MESSAGE,
+    });
+  });
+
+  it("uses the API's message word for word", () => {
+    expect(TYPE_MESSAGE).toBe('File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp');
+    expect(SIZE_MESSAGE).toBe('File exceeds 16MB limit');
+  });
+
+  it('lets a name without extension through when its type is an image or unknown (the API decides)', () => {
+    expect(validateFile(imageFile('scan', 10, 'image/png'))).toBeNull();
+    expect(validateFile(imageFile('scan', 10, ''))).toBeNull();
+    expect(validateFile(imageFile('scan', 10, 'text/plain'))?.code).toBe('INVALID_FILE_TYPE');
+  });
+
+  it('accepts exactly 16 MB and refuses one byte more', () => {
+    expect(validateFile(sizedFile('big.png', MAX_UPLOAD_BYTES))).toBeNull();
+    expect(validateFile(sizedFile('big.png', MAX_UPLOAD_BYTES + 1))).toEqual({
+      code: 'FILE_TOO_LARGE',
+      message: SIZE_MESSAGE,
+    });
+  });
+
+  it('refuses an empty file as an invalid image', () => {
+    expect(validateFile(imageFile('empty.png', 0))?.code).toBe('INVALID_IMAGE');
+  });
+
+  it('does not look inside: a text file named .jpg is left to the API', () => {
+    const text = new File(['hello, not an image'], 'fake.jpg', { type: 'image/jpeg' });
+    expect(validateFile(text)).toBeNull();
+  });
+});
+
+describe('fileExtension and pasted files', () => {
+  it('reads the last extension, lower-cased, like the API', () => {
+    expect(fileExtension('a/b/Scan.JPG')).toBe('jpg');
+    expect(fileExtension('C:\\x\\scan.tar.gz')).toBe('gz');
+    expect(fileExtension('scan')).toBe('');
+  });
+
+  it('names a pasted image after its type', () => {
+    const pasted = new File([new Uint8Array(4)], '', { type: 'image/jpeg' });
+    expect(namePastedFile(pasted).name).toBe('pasted-image.jpg');
+    const named = imageFile('mine.png');
+    expect(namePastedFile(named)).toBe(named);
+  });
+});

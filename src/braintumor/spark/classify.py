@@ -1,0 +1,186 @@
+"""``braintumor spark classify``: calibrated predictions for many images, as a table.
+
+The model file is shipped to the executors with ``SparkContext.addFile`` (a local path,
+``hdfs://`` or anything Hadoop reads) and loaded once per Python worker: Spark reuses its
+Python workers between tasks, and :data:`_MODELS` keeps the loaded model there, so a job
+over thousands of images pays the TensorFlow start-up and the model load once per worker,
+not per batch. Each Arrow batch of encoded images is decoded and preprocessed by the
+package's canonical functions and scored with one :meth:`LoadedModel.predict` call; the
+probabilities are the calibrated ones the API returns (as fractions, not percentages).
+
+With ``heatmaps``, :meth:`LoadedModel.explain` scores the batch instead (same
+probabilities, plus the Grad-CAM maps) and the overlays are written as PNGs into that
+folder, which must be on a file system the executors share (local mode: any folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from braintumor.config import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+    from braintumor.model.loaded import LoadedModel
+
+log = logging.getLogger(__name__)
+
+#: Loaded models of this Python worker, keyed by the model file's local path.
+_MODELS: dict[str, LoadedModel] = {}
+
+OUTPUT_FORMATS = ("parquet", "csv")
+
+
+def probability_column(class_name: str) -> str:
+    """``No Tumor`` -> ``prob_no_tumor``: a column name every format and SQL accepts."""
+    return "prob_" + re.sub(r"[^a-z0-9]+", "_", class_name.lower()).strip("_")
+
+
+def output_schema(class_names: list[str]) -> str:
+    """The DDL of the result table; one probability column per class, in class order."""
+    probs = ", ".join(f"{probability_column(name)} double" for name in class_names)
+    return (f"path string, class string, class_id int, {probs}, confidence double, "
+            "model_version string, heatmap string, error string")
+
+
+def worker_model(path: str, settings: Settings) -> LoadedModel:
+    """The model at ``path``, loaded on the first call in this Python worker only."""
+    model = _MODELS.get(path)
+    if model is None:
+        from braintumor.model import load_model
+
+        model = _MODELS[path] = load_model(settings, Path(path))
+    return model
+
+
+def _heatmap_name(path: str, digest: str) -> str:
+    stem = posixpath.splitext(posixpath.basename(path))[0]
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', stem)}-{digest[:12]}.png"
+
+
+def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings: Settings,
+                     heatmap_dir: str | None) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (path, content) batches -> rows of :func:`output_schema`."""
+    import numpy as np
+    import pandas as pd
+    from pyspark import SparkFiles
+
+    from braintumor.decoding import decode_image
+    from braintumor.errors import BrainTumorError
+    from braintumor.explain.render import encode_png, render
+    from braintumor.preprocessing import canonical_pixels, to_model_input
+
+    local = SparkFiles.get(model_file)
+    model = worker_model(local, settings)
+    names = settings.class_list
+    columns = ["path", "class", "class_id", *map(probability_column, names), "confidence",
+               "model_version", "heatmap", "error"]
+    version = model.metadata.version or Path(model_file).stem
+    if heatmap_dir:
+        os.makedirs(heatmap_dir, exist_ok=True)
+    for batch in batches:
+        rows: list[dict] = []
+        ready: list[tuple[dict, object, bytes]] = []  # (row, decoded image, content)
+        pixels = []
+        for path, content in zip(batch["path"], batch["content"], strict=True):
+            row = dict.fromkeys(columns)
+            row.update(path=path, model_version=version)
+            rows.append(row)
+            data = bytes(content) if content is not None else b""
+            try:
+                decoded = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+                pixels.append(canonical_pixels(decoded, model.input_spec.size))
+            except BrainTumorError as exc:
+                row["error"] = exc.message
+                continue
+            except Exception as exc:  # one broken file must not fail the job
+                row["error"] = f"{type(exc).__name__}: {exc}"
+                continue
+            ready.append((row, decoded, data))
+        if ready:
+            x = to_model_input(np.stack(pixels), model.input_spec)
+            try:
+                if heatmap_dir:
+                    explanation = model.explain(x)
+                    probs, cams = explanation.probabilities, explanation.cam
+                else:
+                    probs, cams = model.predict(x)[1], None
+            except Exception as exc:  # inference failure: every row of the batch says so
+                for row, _, _ in ready:
+                    row["error"] = f"Model inference failed ({type(exc).__name__})"
+                ready, probs, cams = [], None, None
+            for i, (row, decoded, data) in enumerate(ready):
+                p = np.asarray(probs[i], dtype=np.float64)
+                top = int(np.argmax(p))
+                row.update({probability_column(n): float(v) for n, v in zip(names, p,
+                                                                            strict=True)})
+                row.update({"class": names[top], "class_id": top, "confidence": float(p[top])})
+                if cams is not None and heatmap_dir:
+                    picture = render(cams[i], decoded.rgb, settings.VISUALIZATION_MAX_SIZE)
+                    digest = hashlib.sha256(data).hexdigest()
+                    target = os.path.join(heatmap_dir, _heatmap_name(row["path"], digest))
+                    with open(target, "wb") as handle:
+                        handle.write(encode_png(picture.heatmap_overlay))
+                    row["heatmap"] = target
+        frame = pd.DataFrame(rows, columns=columns)
+        frame["class_id"] = frame["class_id"].astype("Int32")
+        yield frame
+
+
+def classify_images(spark: SparkSession, inputs: str | list[str], settings: Settings,
+                    model_path: str | None = None, heatmap_dir: str | None = None,
+                    partitions: int | None = None) -> DataFrame:
+    """The lazy DataFrame of predictions for every image below ``inputs``.
+
+    ``model_path`` (default MODEL_PATH) may be any URI ``addFile`` accepts (a local path,
+    ``hdfs://``...); the executors load their copy. Class names come from the settings,
+    as in the API.
+    """
+    from braintumor.spark.images import read_images
+
+    model_uri = str(model_path or settings.MODEL_PATH)
+    spark.sparkContext.addFile(model_uri)
+    model_file = posixpath.basename(model_uri.rstrip("/"))
+    heatmaps = os.path.abspath(heatmap_dir) if heatmap_dir and "://" not in heatmap_dir \
+        else heatmap_dir
+    images = read_images(spark, inputs, partitions)
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        return classify_batches(batches, model_file, settings, heatmaps)
+
+    return images.mapInPandas(run, output_schema(settings.class_list))
+
+
+def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str = "parquet",
+                 model_path: str | None = None, heatmap_dir: str | None = None,
+                 overwrite: bool = False, partitions: int | None = None,
+                 spark: SparkSession | None = None) -> dict[str, int]:
+    """Write the predictions and return counts {"images", "errors"} read back from them."""
+    from pyspark.sql import functions as F
+
+    from braintumor.spark.session import build_session
+
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    spark = spark or build_session(settings, progress=True)
+    frame = classify_images(spark, input_uri, settings, model_path, heatmap_dir, partitions)
+    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+    if fmt == "csv":
+        writer.option("header", "true").csv(output_uri)
+        written = spark.read.option("header", "true").csv(output_uri)
+    else:
+        writer.parquet(output_uri)
+        written = spark.read.parquet(output_uri)
+    counts = written.agg(F.count("*").alias("images"), F.count("error").alias("errors")).first()
+    result = {"images": int(counts["images"]), "errors": int(counts["errors"])}
+    log.info("classified %s -> %s: %s", input_uri, output_uri, result)
+    return result

@@ -1,0 +1,98 @@
+"""`spark classify` on real Spark gives the API's probabilities for the same files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from braintumor.classify import Classifier
+from braintumor.explain.render import output_size
+
+from .helpers import CLEAN_IMAGES, relative
+
+PROB_COLUMNS = ["prob_glioma", "prob_meningioma", "prob_no_tumor", "prob_pituitary"]
+BROKEN = ("meningioma/corrupt.png", "notumor/letter.jpg")
+
+
+@pytest.fixture(scope="module")
+def classified(spark, spark_settings, messy_tree, tmp_path_factory):
+    from braintumor.spark.classify import run_classify
+
+    base = tmp_path_factory.mktemp("classify")
+    heatmaps = base / "heatmaps"
+    counts = run_classify(spark_settings, str(messy_tree), str(base / "out.parquet"),
+                          heatmap_dir=str(heatmaps), spark=spark)
+    rows = spark.read.parquet(str(base / "out.parquet")).toPandas()
+    rows["rel"] = [relative(p, messy_tree) for p in rows["path"]]
+    return counts, rows.set_index("rel"), heatmaps
+
+
+def test_every_image_has_a_row_and_broken_ones_an_error(classified):
+    counts, rows, _ = classified
+    assert set(rows.index) == {*CLEAN_IMAGES, *BROKEN, "unsorted/u1.png"}
+    assert counts == {"images": len(rows), "errors": 2}
+    for name in BROKEN:
+        assert rows.loc[name, "error"].startswith("Image validation failed")
+        assert rows.loc[name, "class"] is None and np.isnan(rows.loc[name, "prob_glioma"])
+    assert list(rows.columns[:3]) == ["path", "class", "class_id"]
+    assert set(rows["model_version"]) == {"tiny-test"}
+
+
+def test_probabilities_are_the_apis(classified, messy_tree, tiny_model, spark_settings, app):
+    _, rows, _ = classified
+    classifier = Classifier(tiny_model, spark_settings)
+    for name, row in rows[rows["error"].isna()].iterrows():
+        data = (messy_tree / name).read_bytes()
+        expected = classifier.classify_upload(data, name).prediction.probabilities
+        got = row[PROB_COLUMNS].to_numpy(dtype=np.float64)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6, err_msg=name)
+        assert int(row["class_id"]) == int(np.argmax(expected))
+        assert row["class"] == spark_settings.class_list[int(row["class_id"])]
+        assert row["confidence"] == pytest.approx(got.max(), abs=1e-12)
+    # and through HTTP: the API's percentages are these probabilities, rounded
+    name = "glioma/g2.jpg"
+    with (messy_tree / name).open("rb") as handle:
+        response = app.test_client().post("/api/classify", data={"file": (handle, "g2.jpg")})
+    percent = list(response.get_json()["prediction"]["probabilities"].values())
+    np.testing.assert_allclose(np.array(percent) / 100,
+                               rows.loc[name, PROB_COLUMNS].to_numpy(dtype=float), atol=1.01e-4)
+
+
+def test_heatmap_overlays_are_written_for_readable_images(classified, messy_tree):
+    _, rows, heatmaps = classified
+    ok = rows[rows["error"].isna()]
+    assert len(list(heatmaps.glob("*.png"))) == len(ok)
+    for name, row in ok.iterrows():
+        with Image.open(messy_tree / name) as original:
+            expected = output_size(*original.size, 512)
+        with Image.open(row["heatmap"]) as overlay:
+            assert overlay.size == expected and overlay.mode == "RGB"
+    assert rows.loc[list(BROKEN), "heatmap"].isna().all()
+
+
+def test_cli_writes_csv(spark, tiny_model_path, messy_tree, tmp_path, monkeypatch, capsys):
+    from braintumor.cli import main
+
+    monkeypatch.setenv("MODEL_PATH", str(tiny_model_path))
+    monkeypatch.setenv("SPARK_MASTER", "local[2]")
+    out = tmp_path / "out.csv"
+    assert main(["spark", "classify", "--input", f"file://{messy_tree}/glioma",
+                 "--output", str(out), "--format", "csv"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary == {"output": str(out), "images": 3, "errors": 0}
+    table = spark.read.option("header", "true").csv(str(out)).toPandas()
+    assert sorted(table.columns) == sorted(["path", "class", "class_id", *PROB_COLUMNS,
+                                            "confidence", "model_version", "heatmap", "error"])
+
+
+def test_cli_error_is_one_line(tmp_path, capsys, monkeypatch, spark):
+    from braintumor.cli import main
+
+    monkeypatch.setenv("SPARK_MASTER", "local[2]")
+    code = main(["spark", "preprocess", "--input", str(tmp_path / "missing"),
+                 "--output", str(tmp_path / "out.parquet")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: Spark job failed") and "\n" not in err
