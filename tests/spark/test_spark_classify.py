@@ -96,3 +96,33 @@ def test_cli_error_is_one_line(tmp_path, capsys, monkeypatch, spark):
                  "--output", str(tmp_path / "out.parquet")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: Spark job failed") and "\n" not in err
+
+
+def test_heatmap_folder_is_local_or_refused(tmp_path, monkeypatch):
+    import os
+
+    from braintumor.errors import ConfigError
+    from braintumor.spark.classify import heatmap_folder
+
+    monkeypatch.chdir(tmp_path)
+    assert heatmap_folder("maps") == os.path.join(os.getcwd(), "maps")
+    assert heatmap_folder("file:///shared/maps") == "/shared/maps"
+    assert heatmap_folder("file:/shared/maps/") == "/shared/maps"
+    with pytest.raises(ConfigError, match="hdfs://nn:8020/maps"):
+        heatmap_folder("hdfs://nn:8020/maps")
+
+
+def test_worker_failures_name_their_cause():
+    from braintumor.spark.commands import first_line
+
+    worker = RuntimeError(
+        "An exception was thrown from the Python worker:\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in <module>\n'
+        "ModuleNotFoundError: No module named 'braintumor'\n\n"
+        "\tat org.apache.spark.api.python.BasePythonRunner.handlePythonException\n")
+    assert first_line(worker) == ("An exception was thrown from the Python worker: "
+                                  "ModuleNotFoundError: No module named 'braintumor'")
+    assert first_line(ValueError("\n  Path does not exist: /x\n\tat org.apache")) == (
+        "Path does not exist: /x")
+    assert first_line(ValueError("")) == "ValueError"

@@ -136,6 +136,26 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
         yield frame
 
 
+def heatmap_folder(uri: str) -> str:
+    """``heatmap_dir`` as the absolute local path the Python workers write the PNGs to.
+
+    A plain path or a ``file://`` URI. The PNGs are written with ``open()``, so any other
+    scheme is refused: ``hdfs://nn/x`` would otherwise become a folder named ``hdfs:`` in
+    each worker's working directory.
+    """
+    from urllib.parse import urlparse
+
+    from braintumor.errors import ConfigError
+
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return os.path.abspath(parsed.path)
+    if "://" in uri:
+        raise ConfigError("heatmaps", "must be a folder on a file system every executor "
+                                      f"mounts (a path or file://), not {uri}")
+    return os.path.abspath(uri)
+
+
 def classify_images(spark: SparkSession, inputs: str | list[str], settings: Settings,
                     model_path: str | None = None, heatmap_dir: str | None = None,
                     partitions: int | None = None) -> DataFrame:
@@ -147,11 +167,10 @@ def classify_images(spark: SparkSession, inputs: str | list[str], settings: Sett
     """
     from braintumor.spark.images import read_images
 
+    heatmaps = heatmap_folder(heatmap_dir) if heatmap_dir else None
     model_uri = str(model_path or settings.MODEL_PATH)
     spark.sparkContext.addFile(model_uri)
     model_file = posixpath.basename(model_uri.rstrip("/"))
-    heatmaps = os.path.abspath(heatmap_dir) if heatmap_dir and "://" not in heatmap_dir \
-        else heatmap_dir
     images = read_images(spark, inputs, partitions)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

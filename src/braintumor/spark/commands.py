@@ -7,6 +7,7 @@ so those are turned into a :class:`SparkJobError` carrying the first line only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -19,13 +20,27 @@ class SparkJobError(BrainTumorError):
     """A Spark job could not run (bad input or output URI, no Spark, a failed stage)."""
 
 
+#: The last line of a Python traceback: ``ModuleNotFoundError: No module named 'x'``.
+_PYTHON_ERROR = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b:?.*$")
+
+
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, without Java frames."""
+    """One line that says what went wrong, without Java frames.
+
+    Usually the message's first non-empty line. A failure inside a Python worker starts
+    with "An exception was thrown from the Python worker:" and the cause is at the end of
+    the worker's traceback, so that line (``ModuleNotFoundError: ...``) is added.
+    """
     text = str(getattr(exc, "desc", None) or exc)
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    head = lines[0]
+    if "Python worker" in head:
+        causes = [line for line in lines[1:] if _PYTHON_ERROR.match(line)]
+        if causes:
+            return f"{head} {causes[-1]}"
+    return head
 
 
 def run_spark_job(job: Callable[[], T]) -> T:
