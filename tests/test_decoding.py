@@ -112,7 +112,8 @@ def test_check_extension_refuses(name):
         check_extension(name)
     assert info.value.code == "INVALID_FILE_TYPE"
     assert info.value.status == 415
-    assert info.value.message == ("File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp")
+    assert info.value.message == (
+        "File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp, dcm, dicom")
 
 
 @pytest.mark.parametrize(
@@ -143,7 +144,8 @@ def test_file_extension(name, ext):
 
 
 def test_allowed_extensions_are_the_specs():
-    assert set(ALLOWED_EXTENSIONS) == {"png", "jpg", "jpeg", "gif", "bmp", "webp"}
+    assert set(ALLOWED_EXTENSIONS) == {"png", "jpg", "jpeg", "gif", "bmp", "webp", "dcm",
+                                       "dicom"}
 
 
 # --- refusals -----------------------------------------------------------------------------
@@ -179,7 +181,7 @@ def test_bad_content_is_invalid_image(data):
 def test_tiff_is_a_real_image_that_is_refused_by_format():
     data = BAD_CONTENT["tiff"]
     assert Image.open(io.BytesIO(data)).format == "TIFF"  # Pillow could read it
-    with pytest.raises(InvalidImageError, match="not a PNG, JPEG, GIF, BMP or WebP"):
+    with pytest.raises(InvalidImageError, match="not a PNG, JPEG, GIF, BMP, WebP or DICOM"):
         decode_image(data)
 
 

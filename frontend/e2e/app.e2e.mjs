@@ -24,7 +24,7 @@ const CHROMIUM_ARGS = [
 const SHOTS = join(FRONTEND, 'e2e', 'screenshots');
 const DATA = resolve(REPO, process.env.BRAINTUMOR_DATA || '../shared/datasets/brain-tumor-mri');
 const CLASSES = ['Glioma', 'Meningioma', 'No Tumor', 'Pituitary'];
-const TYPE_MESSAGE = 'File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp';
+const TYPE_MESSAGE = 'File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp, dcm, dicom';
 const INVALID_IMAGE_SENTENCE = 'This file could not be read as an image.';
 
 let server;

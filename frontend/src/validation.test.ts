@@ -10,14 +10,14 @@ import {
 } from './validation';
 
 describe('validateFile', () => {
-  it.each(['a.png', 'b.jpg', 'c.jpeg', 'd.gif', 'e.bmp', 'f.webp', 'G.PNG', 'scan.final.JPeG'])(
+  it.each(['a.png', 'b.jpg', 'c.jpeg', 'd.gif', 'e.bmp', 'f.webp', 'G.PNG', 'scan.final.JPeG', 's.dcm', 'S.DICOM'])(
     'accepts %s',
     (name) => {
       expect(validateFile(imageFile(name))).toBeNull();
     },
   );
 
-  it.each(['notes.txt', 'scan.tiff', 'scan.dcm', 'archive.png.zip', 'scan.svg'])('refuses %s', (name) => {
+  it.each(['notes.txt', 'scan.tiff', 'scan.dcm.zip', 'archive.png.zip', 'scan.svg'])('refuses %s', (name) => {
     expect(validateFile(imageFile(name, 10, 'application/octet-stream'))).toEqual({
       code: 'INVALID_FILE_TYPE',
       message: TYPE_MESSAGE,
@@ -25,7 +25,7 @@ describe('validateFile', () => {
   });
 
   it("uses the API's message word for word", () => {
-    expect(TYPE_MESSAGE).toBe('File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp');
+    expect(TYPE_MESSAGE).toBe('File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp, dcm, dicom');
     expect(SIZE_MESSAGE).toBe('File exceeds 16MB limit');
   });
 

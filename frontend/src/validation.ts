@@ -3,8 +3,15 @@
  * file is refused at once. The messages are the API's own, word for word.
  */
 
-export const ALLOWED_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'bmp', 'webp'] as const;
-export const ALLOWED_MIME_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/bmp', 'image/webp'];
+export const ALLOWED_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'bmp', 'webp', 'dcm', 'dicom'] as const;
+export const ALLOWED_MIME_TYPES = [
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/bmp',
+  'image/webp',
+  'application/dicom',
+];
 /** The API's MAX_CONTENT_LENGTH default: 16 MB. */
 export const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
 

@@ -1,9 +1,10 @@
 """Bytes -> a decoded image, recognised by content and never trusted by name.
 
 Uploads are decoded in memory. The file's own format decides how it is read; the client's
-file name is only used to refuse extensions the spec does not allow. Whatever a file does
-wrong (empty, truncated, corrupt, a decompression bomb, a format we do not take) ends as an
-:class:`~braintumor.errors.InvalidImageError` with a sentence a person can act on.
+file name is only used to refuse extensions the spec does not allow. DICOM files (``DICM``
+at bytes 128-132) go to :mod:`braintumor.dicom`, everything else to Pillow. Whatever a
+file does wrong (empty, truncated, corrupt, a decompression bomb, a format we do not take)
+ends as an :class:`~braintumor.errors.InvalidImageError` with a sentence a person can act on.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from braintumor.dicom import DICOM_EXTENSIONS, DicomInfo, decode_dicom, is_dicom
 from braintumor.errors import InvalidFileTypeError, InvalidImageError
 
 #: Extensions the spec allows, as it lists them in its error message.
-ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "bmp", "webp")
+ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "bmp", "webp",
+                                       *DICOM_EXTENSIONS)
 
 #: Pillow format names we decode. The JPEG opener also reads MPO, the multi-picture
 #: JPEG that cameras write, and reports it as format "MPO".
@@ -34,11 +37,14 @@ class DecodedImage:
     ``grey`` is the canonical single-channel picture the model is fed (MRI is grayscale,
     and a file's colour mode must not reach the model); ``rgb`` is the same picture as the
     person uploaded it, upright and flattened onto black, for the visualisations.
+    ``dicom`` holds the non-identifying facts of a DICOM file (modality, frame, window...)
+    and is None for every other format.
     """
 
     grey: Image.Image
     rgb: Image.Image
     format: str
+    dicom: DicomInfo | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -111,15 +117,36 @@ def normalise_mode(image: Image.Image) -> tuple[Image.Image, Image.Image]:
     return rgb.convert("L"), rgb
 
 
-def decode_image(data: bytes, max_pixels: int = 64_000_000) -> DecodedImage:
+def parse_frame(value: str | None) -> int | None:
+    """The API's ``frame`` form field -> a 0-based frame number, or None when absent."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 9:
+        raise InvalidImageError(
+            "Image validation failed: frame must be a whole number from 0 (the first frame)")
+    return int(text)
+
+
+def decode_image(data: bytes, max_pixels: int = 64_000_000,
+                 frame: int | None = None) -> DecodedImage:
     """Decode an upload held in memory.
 
     The first frame of an animation is used, EXIF orientation is applied, and the pixel
     count is checked from the header before any pixel is decoded, so a small file that
-    claims to be enormous costs nothing.
+    claims to be enormous costs nothing. A DICOM file is decoded by
+    :func:`braintumor.dicom.decode_dicom`: ``frame`` picks one of its frames (0-based; the
+    middle one when None). Other formats have no frame to choose: only None or 0 is taken.
     """
     if not data:
         raise InvalidImageError("Image validation failed: the file is empty")
+    if is_dicom(data):
+        grey, rgb, info = decode_dicom(data, max_pixels=max_pixels, frame=frame)
+        return DecodedImage(grey=grey, rgb=rgb, format="DICOM", dicom=info)
+    if frame:
+        raise InvalidImageError(
+            f"Image validation failed: frame {frame} was asked for, but only DICOM files "
+            "have frames to choose from")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -143,7 +170,8 @@ def decode_image(data: bytes, max_pixels: int = 64_000_000) -> DecodedImage:
         raise
     except UnidentifiedImageError:
         raise InvalidImageError(
-            "Image validation failed: the content is not a PNG, JPEG, GIF, BMP or WebP image"
+            "Image validation failed: the content is not a PNG, JPEG, GIF, BMP, WebP or "
+            "DICOM image"
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidImageError(
@@ -160,7 +188,8 @@ def decode_image(data: bytes, max_pixels: int = 64_000_000) -> DecodedImage:
     return DecodedImage(grey=grey, rgb=rgb, format=image_format)
 
 
-def decode_file(path: str, max_pixels: int = 64_000_000) -> DecodedImage:
+def decode_file(path: str, max_pixels: int = 64_000_000,
+                frame: int | None = None) -> DecodedImage:
     """Decode an image on disk (CLI, training); same rules as an upload."""
     with open(path, "rb") as handle:
-        return decode_image(handle.read(), max_pixels=max_pixels)
+        return decode_image(handle.read(), max_pixels=max_pixels, frame=frame)

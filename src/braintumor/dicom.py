@@ -1,0 +1,427 @@
+"""DICOM (Part 10) files -> the same grey/RGB pair as any other upload.
+
+:func:`braintumor.decoding.decode_image` sends a file here when it carries the ``DICM``
+marker at bytes 128-132, whatever its name; the API, the CLI, training and the Spark jobs
+therefore all read DICOM the same way. One frame is decoded (the middle one unless asked),
+and its stored values are turned into display grey in the order DICOM prescribes:
+
+1. modality LUT: Rescale Slope/Intercept or a Modality LUT Sequence
+   (:func:`pydicom.pixels.apply_modality_lut`), in 16-bit or float, full range kept;
+2. VOI: the file's VOI LUT Sequence or its first Window Center/Width
+   (:func:`pydicom.pixels.apply_voi_lut`); a file without either (or with an unusable
+   one) is windowed from its own values, 0.5th to 99.5th percentile, so one hot pixel
+   does not turn the slice black and an empty background does not turn it white;
+3. MONOCHROME1 is inverted (its minimum is white);
+4. 8-bit grey, handed to the canonical preprocessing like any decoded image.
+
+Enhanced (multi-frame) files keep rescale and window per frame in their functional groups;
+the chosen frame's values are used. Colour files (RGB, YBR, palette) are scaled to 8 bits
+and reduced to grey by the same luminance rule as colour PNG or JPEG uploads. Overlay
+planes and presentation states are not applied: the pictures come from pixels alone.
+
+Patient data never leaves this module. The file is parsed with pydicom's
+``specific_tags``, so only the image-description tags below are kept (no name, ID, date,
+institution... is even decoded), error messages are our own sentences (never pydicom's
+text, which may quote values), and the facts exposed on :class:`DicomInfo` are
+non-identifying.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from braintumor.errors import InvalidImageError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+log = logging.getLogger(__name__)
+
+#: File name extensions DICOM files are commonly saved under.
+DICOM_EXTENSIONS: tuple[str, ...] = ("dcm", "dicom")
+
+#: Percentiles of the fallback window, for files that carry no window of their own.
+FALLBACK_PERCENTILES: tuple[float, float] = (0.5, 99.5)
+
+_PREFIX = "Image validation failed: "
+_MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+_YBR_TO_RGB = ("YBR_FULL", "YBR_FULL_422")
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
+             "BitsAllocated")
+#: A Code String (CS) value: what Modality and Photometric Interpretation must look like.
+_CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+_UID = re.compile(r"^[0-9.]{1,64}$")
+
+
+def is_dicom(data: bytes) -> bool:
+    """True when ``data`` is a DICOM Part 10 file: 128-byte preamble, then ``DICM``."""
+    return len(data) >= 132 and data[128:132] == b"DICM"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The VOI window a grey DICOM frame was displayed with.
+
+    ``source`` is ``file`` (the file's Window Center/Width), ``voi_lut`` (the file's VOI
+    LUT Sequence; no center/width then) or ``fallback`` (the 0.5-99.5 percentile range
+    of the frame's own values, after the modality LUT).
+    """
+
+    center: float | None
+    width: float | None
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"center": self.center, "width": self.width, "source": self.source}
+
+
+@dataclass(frozen=True)
+class DicomInfo:
+    """Non-identifying facts about a decoded DICOM file: what the response may show.
+
+    Only image-description tags are read; nothing here can name a patient, a place or a
+    date. ``frame`` is the 0-based frame that was decoded; ``window`` is None for colour.
+    """
+
+    modality: str | None
+    rows: int
+    columns: int
+    bits_stored: int | None
+    photometric_interpretation: str
+    number_of_frames: int
+    frame: int
+    window: Window | None
+    transfer_syntax: str
+
+    @property
+    def is_mr(self) -> bool:
+        return self.modality == "MR"
+
+    @property
+    def warning(self) -> str | None:
+        """Why the model's answer may not mean much for this file, or None."""
+        if self.is_mr:
+            return None
+        if self.modality is None:
+            return "modality is not stated: this model was trained on MRI only"
+        return f"modality {self.modality} is not MR: this model was trained on MRI only"
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "modality": self.modality,
+            "rows": self.rows,
+            "columns": self.columns,
+            "bits_stored": self.bits_stored,
+            "photometric_interpretation": self.photometric_interpretation,
+            "number_of_frames": self.number_of_frames,
+            "frame": self.frame,
+            "window": self.window.to_json() if self.window else None,
+            "transfer_syntax": self.transfer_syntax,
+        }
+        if self.warning:
+            body["warning"] = self.warning
+        return body
+
+
+@functools.cache
+def _tags_to_read() -> tuple[int, ...]:
+    """Every tag the decoding needs, and nothing else (see the module docstring).
+
+    Group 0028 is the image description (size, depth, photometric interpretation,
+    rescale, window, LUTs, palettes); the functional groups hold an enhanced file's
+    per-frame rescale and window. Specific Character Set is always read by pydicom.
+    """
+    from pydicom.datadict import DicomDictionary, tag_for_keyword
+
+    group_0028 = [tag for tag in DicomDictionary if tag >> 16 == 0x0028]
+    keywords = ("Modality", "SOPClassUID", "SharedFunctionalGroupsSequence",
+                "PerFrameFunctionalGroupsSequence", "ExtendedOffsetTable",
+                "ExtendedOffsetTableLengths", *_PIXEL_KEYWORDS)
+    return tuple(sorted({*group_0028, *(tag_for_keyword(k) for k in keywords)}))
+
+
+def _fail(reason: str) -> InvalidImageError:
+    return InvalidImageError(_PREFIX + reason)
+
+
+def _code_string(value: object) -> str | None:
+    """A CS value as text when it looks like one (so a file cannot smuggle text out)."""
+    text = str(value).strip().upper() if value is not None else ""
+    return text if _CODE_STRING.match(text) else None
+
+
+def _uid_name(uid: object) -> str | None:
+    """The registered name of a UID (e.g. 'JPEG 2000 Image Compression'), else the UID."""
+    from pydicom.uid import UID
+
+    text = str(uid).strip()
+    if not _UID.match(text):
+        return None
+    name = UID(text).name
+    return name if name != text else text
+
+
+def _kind(exc: BaseException) -> str:
+    """An exception's type for a message (never its text, which may quote tag values)."""
+    name = type(exc).__name__
+    return f"{type(exc).__module__}.{name}" if name.islower() else name
+
+
+@functools.cache
+def _configure_pydicom() -> None:
+    """Never let pydicom validate values aloud.
+
+    pydicom can validate a value when it is converted and, in its default mode, logs a
+    failure *with the value* (``Invalid value for VR DA: '...'``) to a logger that
+    propagates to ours. Only the tags above are ever read, but a file may put anything in
+    them. (A process-wide pydicom setting; nothing else in the service uses pydicom.)
+    """
+    from pydicom import config
+
+    config.settings.reading_validation_mode = config.IGNORE
+
+
+def _read(data: bytes) -> Dataset:
+    """Parse the image-description tags; a file cut short is refused, not half-read.
+
+    pydicom reads a truncated file without complaint: it stops at the end, skipping an
+    element whose declared length runs past it, or warns when an undefined-length value
+    has no delimiter. Both are caught here, before "no pixel data" could be claimed.
+    """
+    import pydicom
+
+    _configure_pydicom()
+    buffer = io.BytesIO(data)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(buffer, specific_tags=list(_tags_to_read()))
+    except Exception as exc:
+        raise _fail(f"the DICOM file is truncated or corrupt ({_kind(exc)})") from None
+    if buffer.tell() > len(data) or any("end of file" in str(w.message).lower()
+                                        for w in caught):
+        raise _fail("the DICOM file is truncated (it ends inside a data element)")
+    return ds
+
+
+def _frame_functional_groups(ds: Dataset, frame: int) -> None:
+    """Copy an enhanced file's rescale and window for ``frame`` onto ``ds``'s top level.
+
+    Enhanced MR/CT files keep them in the Shared or Per-frame Functional Groups
+    (Pixel Value Transformation, Frame VOI LUT); pydicom's LUT functions read the top
+    level. Per-frame values win over shared ones. ``ds`` is this module's private copy.
+    """
+    groups = []
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame and frame < len(per_frame):
+        groups.append(per_frame[frame])
+    for group in groups:
+        transform = group.get("PixelValueTransformationSequence")
+        if transform and "RescaleSlope" in transform[0] and "RescaleIntercept" in transform[0]:
+            ds.RescaleSlope = transform[0].RescaleSlope
+            ds.RescaleIntercept = transform[0].RescaleIntercept
+        voi = group.get("FrameVOILUTSequence")
+        if voi and "WindowCenter" in voi[0] and "WindowWidth" in voi[0]:
+            ds.WindowCenter = voi[0].WindowCenter
+            ds.WindowWidth = voi[0].WindowWidth
+            if "VOILUTFunction" in voi[0]:
+                ds.VOILUTFunction = voi[0].VOILUTFunction
+
+
+def _first(value: object) -> float:
+    """The first of a multi-valued DS (several windows may be offered; the first is primary)."""
+    if not isinstance(value, (int, float, str)):
+        value = next(iter(value))  # type: ignore[call-overload]
+    return float(value)  # type: ignore[arg-type]
+
+
+def _voi(values: np.ndarray, ds: Dataset) -> tuple[np.ndarray, Window]:
+    """Modality values -> [0, 1] through the file's VOI, or the percentile fallback."""
+    from pydicom.pixels import apply_voi, apply_voi_lut
+
+    lut_items = ds.get("VOILUTSequence")
+    has_lut = bool(lut_items) and all(
+        lut_items[0].get(k) is not None for k in ("LUTDescriptor", "LUTData"))
+    has_window = ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None
+    try:
+        with np.errstate(all="ignore"):
+            if has_lut:
+                descriptor = lut_items[0].LUTDescriptor
+                entries, first = int(descriptor[0]) or 2**16, int(descriptor[1])
+                table = apply_voi(np.arange(first, first + entries, dtype=np.int64), ds)
+                low, high = float(table.min()), float(table.max())
+                shown = apply_voi_lut(np.rint(values).astype(np.int64), ds)
+                window = Window(None, None, "voi_lut")
+            elif has_window:
+                # The ends of pydicom's output range: what "below" and "above" map to.
+                low, high = (float(v) for v in apply_voi_lut(np.array([-1e300, 1e300]), ds))
+                shown = apply_voi_lut(values, ds)
+                window = Window(_first(ds.WindowCenter), _first(ds.WindowWidth), "file")
+            else:
+                raise LookupError("no VOI in the file")
+            if not np.isfinite([low, high]).all() or high == low:
+                raise ValueError("degenerate VOI")
+            return (np.asarray(shown, dtype=np.float64) - low) / (high - low), window
+    except Exception:  # absent, malformed or degenerate: the documented fallback
+        pass
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise _fail("the DICOM image has no finite pixel values")
+    low, high = (float(v) for v in np.percentile(finite, FALLBACK_PERCENTILES))
+    if high <= low:
+        low, high = float(finite.min()), float(finite.max())
+    scale = 1.0 / (high - low) if high > low else 0.0
+    window = Window(round((low + high) / 2, 3), round(high - low, 3), "fallback")
+    return (np.nan_to_num(values, nan=low) - low) * scale, window
+
+
+def _grey(arr: np.ndarray, ds: Dataset, photometric: str) -> tuple[Image.Image, Window]:
+    from pydicom.pixels import apply_modality_lut
+
+    values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+    unit, window = _voi(values, ds)
+    unit = np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0)
+    if photometric == "MONOCHROME1":  # the minimum is white
+        unit = 1.0 - unit
+    return Image.fromarray(np.round(unit * 255.0).astype(np.uint8), mode="L"), window
+
+
+def _to_8_bit(arr: np.ndarray, bits: int) -> np.ndarray:
+    if arr.dtype == np.uint8 and bits == 8:
+        return arr
+    top = float(2**bits - 1)
+    return np.round(np.clip(arr.astype(np.float64), 0, top) * (255.0 / top)).astype(np.uint8)
+
+
+def _colour(arr: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:
+    """Colour pixels -> (rows, columns, 3) uint8 RGB."""
+    from pydicom.pixels import apply_color_lut, convert_color_space
+
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)[..., :3]
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        return _to_8_bit(rgb, 16 if bits > 8 else 8)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise _fail(f"the DICOM colour image has {arr.shape[-1] if arr.ndim == 3 else 1} "
+                    "samples per pixel, not 3")
+    if photometric in _YBR_TO_RGB:  # normally already converted by the decoder
+        arr = convert_color_space(arr, photometric, "RGB")
+    elif photometric != "RGB":
+        raise _fail(f"the DICOM photometric interpretation {photometric} is not supported")
+    return _to_8_bit(arr, int(ds.get("BitsStored") or ds.BitsAllocated))
+
+
+def decode_dicom(data: bytes, max_pixels: int = 64_000_000,
+                 frame: int | None = None) -> tuple[Image.Image, Image.Image, DicomInfo]:
+    """DICOM bytes -> (grey 'L', display 'RGB', facts), or :class:`InvalidImageError`.
+
+    ``frame`` is 0-based; None picks the middle frame (``frames // 2``). pydicom's own
+    warnings are silenced: they may quote tag values.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _decode(data, max_pixels, frame)
+        except InvalidImageError:
+            raise
+        except MemoryError:
+            raise _fail("the DICOM image is too large to decode") from None
+        except Exception as exc:  # pydicom raises many types; its text may quote values
+            raise _fail(f"the DICOM file is truncated or corrupt ({_kind(exc)})") from None
+
+
+def _decode(data: bytes, max_pixels: int,
+            frame: int | None) -> tuple[Image.Image, Image.Image, DicomInfo]:
+    from pydicom.pixels import as_pixel_options, get_decoder
+    from pydicom.pixels.utils import get_expected_length, get_nr_frames
+
+    ds = _read(data)
+    modality = _code_string(ds.get("Modality"))
+    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        kind = _uid_name(ds.get("SOPClassUID", ""))
+        known = bool(kind) and not _UID.match(kind or "")
+        what = (f" (a '{kind}' object)" if known
+                else f" (modality {modality})" if modality else "")
+        # An image class without pixels: stripped, or cut short between two elements.
+        why = ("its pixels are missing or the file is cut short"
+               if known and "Image" in str(kind) else "it is not an image")
+        raise _fail(f"the DICOM file has no pixel data{what}: {why}")
+    missing = [keyword for keyword in _REQUIRED if ds.get(keyword) is None]
+    if missing:
+        raise _fail(f"the DICOM image description is incomplete (no {', '.join(missing)})")
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    if rows <= 0 or columns <= 0:
+        raise _fail("the DICOM image has no pixels")
+    if rows * columns > max_pixels:
+        raise _fail(f"{columns}x{rows} pixels exceeds the limit of {max_pixels} pixels")
+    photometric = _code_string(ds.PhotometricInterpretation)
+    if photometric is None:
+        raise _fail("the DICOM photometric interpretation is not valid")
+
+    frames = get_nr_frames(ds, warn=False)
+    if frame is None:
+        frame = frames // 2
+    if not 0 <= frame < frames:
+        count = "1 frame (0)" if frames == 1 else f"{frames} frames (0-{frames - 1})"
+        raise _fail(f"frame {frame} is out of range: the DICOM file has {count}")
+
+    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if not tsyntax:
+        raise _fail("the DICOM file does not state its transfer syntax")
+    syntax = _uid_name(tsyntax) or "(invalid UID)"
+    try:
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError:
+        raise _fail(f"the DICOM transfer syntax {syntax} is not supported") from None
+    if not decoder.is_available:
+        log.warning("DICOM transfer syntax %s cannot be decoded here: %s", syntax,
+                    "; ".join(decoder.missing_dependencies) or "no plugin")
+        raise _fail(f"the DICOM transfer syntax {syntax} cannot be decoded: no decoder "
+                    "for it is installed on this server")
+    if decoder.is_native and "PixelData" in ds:
+        expected = get_expected_length(ds, "bytes")
+        if len(ds.PixelData) < expected:
+            raise _fail(f"the DICOM pixel data is truncated ({len(ds.PixelData)} of "
+                        f"{expected} bytes)")
+    try:
+        arr, properties = decoder.as_array(ds, index=frame, **as_pixel_options(ds))
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _fail(f"the DICOM pixel data cannot be decoded: it is corrupt or does not "
+                    f"match the file's header ({syntax}, {_kind(exc)})") from None
+    decoded_as = _code_string(properties.get("photometric_interpretation")) or photometric
+
+    window: Window | None = None
+    if decoded_as in _MONOCHROME:
+        if arr.ndim != 2:
+            raise _fail("the DICOM grey image has more than one sample per pixel")
+        _frame_functional_groups(ds, frame)
+        grey, window = _grey(arr, ds, decoded_as)
+        rgb = grey.convert("RGB")
+    else:
+        from braintumor.decoding import normalise_mode
+
+        grey, rgb = normalise_mode(Image.fromarray(_colour(arr, ds, decoded_as), mode="RGB"))
+
+    bits_stored = ds.get("BitsStored")
+    info = DicomInfo(
+        modality=modality, rows=rows, columns=columns,
+        bits_stored=int(bits_stored) if bits_stored is not None else None,
+        photometric_interpretation=photometric, number_of_frames=frames, frame=frame,
+        window=window, transfer_syntax=syntax,
+    )
+    return grey, rgb, info
