@@ -23,12 +23,19 @@ $(DEV_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# scikit-image's sample photographs for the evaluation's out-of-distribution set
+EVAL_STAMP := $(VENV)/.installed-eval
+$(EVAL_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[eval]'
+	touch $@
+
 run: $(STAMP) frontend-auto
 	$(BIN)/braintumor serve
 
 test: $(DEV_STAMP) check-java
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
+	@$(MAKE) --no-print-directory frontend-test
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
@@ -50,7 +57,7 @@ train: $(STAMP)
 	$(BIN)/braintumor train --data $(BRAINTUMOR_DATA)/Training --arch compact --size 160 \
 		--epochs 30 --patience 12 --seed 42 --run-dir runs/compact-160 --out models/braintumor-cnn.keras
 
-evaluate: $(STAMP)
+evaluate: $(EVAL_STAMP)
 	$(BIN)/braintumor evaluate --model models/braintumor-cnn.keras \
 		--data $(BRAINTUMOR_DATA)/Testing \
 		--hard-subset $(BRAINTUMOR_DATA)/hard_test_subset.txt --out reports/default

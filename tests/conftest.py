@@ -68,6 +68,40 @@ def tiny_model_path(tmp_path_factory) -> Path:
     return path
 
 
+def scan_like_pixels(count: int, size: int = TINY_SIZE, seed: int = 100) -> np.ndarray:
+    """Canonical pixels of ``count`` scan-like pictures of assorted shapes (uint8, N x H x W)."""
+    from braintumor.preprocessing import canonical_pixels
+
+    shapes = [(96, 96), (120, 90), (64, 80), (300, 150), (256, 256), (100, 50)]
+    return np.stack([canonical_pixels(scan_like(shapes[i % len(shapes)], seed=seed + i),
+                                      (size, size)) for i in range(count)])
+
+
+@pytest.fixture(scope="session")
+def tiny_ood_model_path(tiny_model_path, tmp_path_factory) -> Path:
+    """The tiny model with OOD statistics fitted on scan-like pictures (braintumor.ood).
+
+    The threshold is three times the largest validation score: the tests want every
+    scan-like picture accepted, not the 0.5% of real scans the fitted quantile refuses
+    (other pictures score in the hundreds).
+    """
+    import shutil
+
+    from braintumor.config import Settings
+    from braintumor.model import load_model
+    from braintumor.ood.fit import fit_statistics, store
+
+    path = tmp_path_factory.mktemp("ood-models") / "tiny-ood.keras"
+    shutil.copy(tiny_model_path, path)
+    model = load_model(Settings(MODEL_PATH=path))
+    pixels = scan_like_pixels(320)
+    labels = np.arange(240) % 4
+    fits, description = fit_statistics(model, pixels[:240], labels, pixels[240:], quantile=1.0)
+    description["threshold"] = round(3 * description["threshold"], 6)
+    store(path, model.metadata, fits, description)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_settings(tiny_model_path):
     from braintumor.config import Settings

@@ -41,3 +41,22 @@ def test_bad_setting_is_reported_by_name(monkeypatch, capsys, tmp_path):
     image.write_bytes(encode(scan_like()))
     assert main(["classify", str(image)]) == 2
     assert capsys.readouterr().err.startswith("error: MODEL_PATH: no model file")
+
+
+def test_classify_dicom_with_a_frame(tiny_model_path, tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from dicom_helpers import make_dicom, ramp
+
+    monkeypatch.setenv("MODEL_PATH", str(tiny_model_path))
+    monkeypatch.setenv("OOD_POLICY", "off")  # decoding is under test, not OOD refusal
+    stack = np.stack([ramp(0, 1000 * (i + 1)) for i in range(3)])
+    image = tmp_path / "series.dcm"
+    image.write_bytes(make_dicom(stack, window=(500, 1000)))
+    assert main(["classify", str(image), "--frame", "0", "--compact"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["dicom"]["frame"] == 0 and body["dicom"]["number_of_frames"] == 3
+    assert main(["classify", str(image), "--frame", "3"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: Image validation failed: frame 3 is out of range: the DICOM file has "
+        "3 frames (0-2)")

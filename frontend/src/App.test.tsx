@@ -108,6 +108,7 @@ describe('classifying', () => {
     'INVALID_IMAGE',
     'FILE_TOO_LARGE',
     'CLASSIFICATION_ERROR',
+    'NOT_BRAIN_MRI',
     'NOT_FOUND',
     'METHOD_NOT_ALLOWED',
     'INTERNAL_ERROR',

@@ -10,6 +10,8 @@ export const ERROR_SENTENCES: Record<string, string> = {
   FILE_TOO_LARGE: 'This image is too large. Please choose a file smaller than 16 MB.',
   CLASSIFICATION_ERROR:
     'The model could not analyse this image. Please try again, or try a different scan.',
+  NOT_BRAIN_MRI:
+    'This picture does not look like a brain MRI scan, so no diagnosis was made. Please upload a grayscale brain MRI slice.',
   NOT_FOUND:
     'The classification service was not found at this address. Check the API address the page uses.',
   METHOD_NOT_ALLOWED:

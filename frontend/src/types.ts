@@ -16,12 +16,22 @@ export interface Visualization {
   heatmap_only: string;
 }
 
+/** The not-a-brain-MRI check's verdict; `flagged` answers come back only under OOD_POLICY=warn. */
+export interface OodVerdict {
+  flagged: boolean;
+  score: number | null;
+  threshold?: number | null;
+  reasons: string[];
+}
+
 export interface ClassifyResponse {
   success: true;
   prediction: Prediction;
   visualization: Visualization;
   processing_time_ms: number;
   timestamp: string;
+  /** Sent by this service on every answer; optional so that other servers of the spec work. */
+  ood?: OodVerdict;
 }
 
 export interface ApiErrorBody {

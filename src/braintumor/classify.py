@@ -4,6 +4,11 @@ The API, the CLI and the batch jobs call :class:`Classifier`; none of them repea
 steps. The JSON shapes are the spec's: percentages with two decimals that add up to
 exactly 100, ``confidence`` equal to the top class's percentage, a ``timestamp`` in
 ISO-8601 UTC ending in ``Z``.
+
+Every answer also carries the not-a-brain-MRI decision (``ood``, see
+:mod:`braintumor.ood`). With OOD_POLICY=reject a flagged image raises
+:class:`~braintumor.errors.NotBrainMRIError` instead of being diagnosed; the input checks
+run before the model, so a blank or coloured picture costs no inference at all.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import numpy as np
 
 from braintumor.config import Settings
 from braintumor.decoding import DecodedImage, check_extension, decode_image
-from braintumor.errors import ClassificationError
+from braintumor.dicom import DicomInfo
+from braintumor.errors import ClassificationError, NotBrainMRIError
 from braintumor.explain.render import Visualization, render
 from braintumor.model.loaded import LoadedModel
-from braintumor.preprocessing import preprocess
+from braintumor.ood.detector import OodDecision, OodDetector
+from braintumor.preprocessing import canonical_pixels, to_model_input
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -73,9 +80,13 @@ class ClassificationResult:
     #: The three pictures encoded as PNG once, so the timing includes the encoding.
     pngs: dict[str, bytes]
     processing_time_ms: float
+    #: Non-identifying facts of a DICOM upload; None (and no "dicom" key) otherwise.
+    dicom: DicomInfo | None = None
+    #: The not-a-brain-MRI decision; the Classifier always sets it.
+    ood: OodDecision | None = None
 
     def to_json(self) -> dict:
-        return {
+        body = {
             "success": True,
             "prediction": self.prediction.to_json(),
             "visualization": {name: base64.b64encode(png).decode("ascii")
@@ -83,6 +94,18 @@ class ClassificationResult:
             "processing_time_ms": round(self.processing_time_ms, 2),
             "timestamp": utc_timestamp(),
         }
+        if self.ood is not None:
+            body["ood"] = self.ood.to_json()
+        if self.dicom is not None:
+            body["dicom"] = self.dicom.to_json()
+        return body
+
+
+def not_brain_mri(decision: OodDecision) -> NotBrainMRIError:
+    """The error a refused image raises: what was found, and that no diagnosis was made."""
+    return NotBrainMRIError(
+        "This image does not look like a brain MRI, so it was not classified: "
+        f"{decision.sentence()}. Please upload a grayscale brain MRI slice.")
 
 
 class Classifier:
@@ -92,22 +115,35 @@ class Classifier:
         self.model = model
         self.settings = settings
         self.class_names = settings.class_list
+        self.ood = OodDetector.for_model(model, settings.OOD_POLICY, settings.OOD_THRESHOLD)
 
-    def classify_upload(self, data: bytes, filename: str) -> ClassificationResult:
-        """Check the name, decode in memory, classify and explain."""
+    def classify_upload(self, data: bytes, filename: str,
+                        frame: int | None = None) -> ClassificationResult:
+        """Check the name, decode in memory, classify and explain.
+
+        ``frame`` picks a frame of a multi-frame DICOM (0-based; the middle one if None).
+        """
         started = time.perf_counter()
         check_extension(filename)
-        decoded = decode_image(data, max_pixels=self.settings.MAX_IMAGE_PIXELS)
+        decoded = decode_image(data, max_pixels=self.settings.MAX_IMAGE_PIXELS, frame=frame)
         return self.classify_decoded(decoded, started)
 
     def classify_decoded(self, decoded: DecodedImage,
                          started: float | None = None) -> ClassificationResult:
         started = time.perf_counter() if started is None else started
-        x = preprocess(decoded, self.model.input_spec)
+        found = self.ood.check_input(decoded)
+        if found and self.ood.rejects:  # refused without asking the model
+            raise not_brain_mri(self.ood.refused_before_model(found))
+        pixels = canonical_pixels(decoded, self.model.input_spec.size)
+        x = to_model_input(pixels, self.model.input_spec)
         try:
             explanation = self.model.explain(x)
         except Exception as exc:  # TensorFlow errors are not ours to expose
             raise ClassificationError(f"Model inference failed ({type(exc).__name__})") from exc
+        features = None if explanation.features is None else explanation.features[0]
+        ood = self.ood.decide(found, explanation.probabilities[0], features, pixels)
+        if ood.flagged and self.ood.rejects:
+            raise not_brain_mri(ood)
         visualization = render(explanation.cam[0], decoded.rgb,
                                self.settings.VISUALIZATION_MAX_SIZE)
         pngs = visualization.png_bytes()
@@ -116,4 +152,6 @@ class Classifier:
             visualization=visualization,
             pngs=pngs,
             processing_time_ms=(time.perf_counter() - started) * 1000.0,
+            dicom=decoded.dicom,
+            ood=ood,
         )

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from braintumor.errors import BrainTumorError, ConfigError
+from braintumor.errors import BrainTumorError, ConfigError, NotBrainMRIError
 
 DEFAULT_DATA = os.environ.get("BRAINTUMOR_DATA", "../shared/datasets/brain-tumor-mri")
 
@@ -34,7 +34,15 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     path = Path(args.image)
     if not path.is_file():
         raise ConfigError("IMAGE", f"no file at {path}")
-    result = classifier.classify_upload(path.read_bytes(), path.name)
+    try:
+        result = classifier.classify_upload(path.read_bytes(), path.name, frame=args.frame)
+    except NotBrainMRIError as exc:  # the API's error JSON on stdout, the line on stderr
+        from braintumor.classify import utc_timestamp
+
+        print(json.dumps({"success": False, "error": {"message": exc.message, "code": exc.code,
+                                                      "status": exc.status},
+                          "timestamp": utc_timestamp()}, indent=None if args.compact else 2))
+        raise
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -64,8 +72,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from braintumor.training.evaluate import evaluate
 
     report = evaluate(Path(args.model), Path(args.data), Path(args.out),
-                      hard_subset=Path(args.hard_subset) if args.hard_subset else None)
+                      hard_subset=Path(args.hard_subset) if args.hard_subset else None,
+                      ood=not args.no_ood)
     print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def _cmd_fit_ood(args: argparse.Namespace) -> int:
+    from braintumor.ood.fit import fit_model_file
+
+    try:
+        description = fit_model_file(
+            Path(args.model), Path(args.data),
+            run_dir=Path(args.run_dir) if args.run_dir else None,
+            out=Path(args.out) if args.out else None,
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None, quantile=args.quantile)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError("fit-ood", str(exc)) from None
+    print(json.dumps(description, indent=2))
+    return 0
+
+
+def _cmd_fit_memory(args: argparse.Namespace) -> int:
+    from braintumor.training.fit_memory import fit_memory_file
+
+    try:
+        description = fit_memory_file(
+            Path(args.model), Path(args.data), Path(args.run_dir),
+            out=Path(args.out) if args.out else None,
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError("fit-memory", str(exc)) from None
+    print(json.dumps({k: v for k, v in description.items() if k != "grid"}, indent=2))
     return 0
 
 
@@ -121,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image")
     p.add_argument("--out", help="folder for the three visualisation PNGs")
     p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.add_argument("--frame", type=int, default=None,
+                   help="frame of a multi-frame DICOM, 0-based (default: the middle one)")
     p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
@@ -152,7 +192,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=f"{DEFAULT_DATA}/Testing")
     p.add_argument("--hard-subset", default=f"{DEFAULT_DATA}/hard_test_subset.txt")
     p.add_argument("--out", default="reports/latest")
+    p.add_argument("--no-ood", action="store_true",
+                   help="skip the not-a-brain-MRI measurement (Testing against the OOD set)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("fit-ood", help="fit the not-a-brain-MRI statistics of a model on its "
+                                       "training split and store them in its metadata")
+    p.add_argument("--model", default="models/braintumor-cnn.keras")
+    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
+    p.add_argument("--run-dir", default=None,
+                   help="the training run folder: its split.json gives the train/val lists")
+    p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
+    p.add_argument("--quantile", type=float, default=0.995,
+                   help="share of validation scans under the threshold (default 0.995)")
+    p.add_argument("--cache-dir", default=".cache")
+    p.set_defaults(func=_cmd_fit_ood)
+
+    p = sub.add_parser("fit-memory", help="give a model its nearest-neighbour memory of the "
+                                          "Training scans (vote settings chosen on validation)")
+    p.add_argument("--model", default="models/braintumor-cnn.keras")
+    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
+    p.add_argument("--run-dir", required=True,
+                   help="the training run folder: its split.json gives the train/val lists")
+    p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
+    p.add_argument("--cache-dir", default=".cache")
+    p.set_defaults(func=_cmd_fit_memory)
 
     p = sub.add_parser("info", help="print the settings and the model's metadata")
     p.add_argument("--model")

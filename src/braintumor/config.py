@@ -31,6 +31,8 @@ DEFAULT_CLASS_NAMES: dict[int, str] = {
 
 #: Scalings a bare model (one without metadata) may declare through INPUT_SCALING.
 INPUT_SCALINGS = ("unit", "raw", "symmetric", "caffe", "torch")
+#: What to do with an image that is not a brain MRI (braintumor.ood.detector).
+OOD_POLICIES = ("reject", "warn", "off")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -68,6 +70,10 @@ class Settings:
     THREADS: int = 4
     #: The built web page (index.html and assets/); served at / to browsers when present.
     FRONTEND_DIST: Path = DEFAULT_FRONTEND_DIST
+    #: Not-a-brain-MRI images: "reject" (422 NOT_BRAIN_MRI), "warn" (answer, flagged), "off".
+    OOD_POLICY: str = "reject"
+    #: Feature-distance limit overriding the model's fitted one; None keeps the fitted one.
+    OOD_THRESHOLD: float | None = None
     #: Image-size setting came from the environment (so it must match the model).
     IMAGE_SIZE_EXPLICIT: bool = False
 
@@ -98,6 +104,16 @@ def _parse_int(name: str, raw: str, minimum: int, maximum: int | None = None) ->
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
         raise ConfigError(name, f"must be {bound}, got {value}")
+    return value
+
+
+def _parse_positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(name, f"must be a positive number, got {raw!r}")
     return value
 
 
@@ -203,6 +219,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["THREADS"] = _parse_int("THREADS", v, 1, 64)
     if (v := raw("FRONTEND_DIST")) is not None and v.strip():
         values["FRONTEND_DIST"] = Path(v.strip()).expanduser()
+    if (v := raw("OOD_POLICY")) is not None and v.strip():
+        values["OOD_POLICY"] = _parse_choice("OOD_POLICY", v, OOD_POLICIES)
+    if (v := raw("OOD_THRESHOLD")) is not None and v.strip():
+        values["OOD_THRESHOLD"] = _parse_positive_float("OOD_THRESHOLD", v)
 
     settings = Settings(**values)  # type: ignore[arg-type]
     return settings

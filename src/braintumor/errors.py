@@ -49,6 +49,13 @@ class ClassificationError(BrainTumorError):
     status = 500
 
 
+class NotBrainMRIError(BrainTumorError):
+    """The upload decoded, but is not a brain MRI (braintumor.ood): no diagnosis is given."""
+
+    code = "NOT_BRAIN_MRI"
+    status = 422
+
+
 class ConfigError(BrainTumorError):
     """A setting is unusable; raised at start-up, never during a request."""
 

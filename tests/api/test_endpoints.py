@@ -67,8 +67,9 @@ def test_classify_answers_in_the_spec_shape(client, scan_png):
     assert response.status_code == 200
     body = response.get_json()
     assert body["success"] is True
-    assert set(body) == {"success", "prediction", "visualization", "processing_time_ms",
+    assert set(body) == {"success", "prediction", "visualization", "ood", "processing_time_ms",
                          "timestamp"}
+    assert body["ood"]["flagged"] is False  # the not-a-brain-MRI block (tests/api/test_ood_api)
     prediction = body["prediction"]
     probabilities = prediction["probabilities"]
     assert list(probabilities) == CLASSES
@@ -132,7 +133,7 @@ def test_empty_filename(client, scan_png):
 def test_invalid_file_type(client, scan_png, name):
     body = assert_error(post(client, scan_png, name), "INVALID_FILE_TYPE", 415)
     assert body["error"]["message"] == (
-        "File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp")
+        "File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp, dcm, dicom")
 
 
 @pytest.mark.parametrize("data", [
@@ -223,6 +224,7 @@ def test_uploads_never_touch_the_temp_folder(client, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "TemporaryFile", spy)
     monkeypatch.setattr(tempfile, "SpooledTemporaryFile",
                         lambda *a, **k: calls.append(a) or io.BytesIO())
-    assert post(client, data, "noise.png").status_code == 200
+    # noise is refused as not a brain MRI (422), after the whole upload was read in memory
+    assert post(client, data, "noise.png").get_json()["error"]["code"] == "NOT_BRAIN_MRI"
     assert calls == []
     assert list(tmp_path.iterdir()) == []

@@ -33,7 +33,7 @@ def classified(spark, spark_settings, messy_tree, tmp_path_factory):
 def test_every_image_has_a_row_and_broken_ones_an_error(classified):
     counts, rows, _ = classified
     assert set(rows.index) == {*CLEAN_IMAGES, *BROKEN, "unsorted/u1.png"}
-    assert counts == {"images": len(rows), "errors": 2}
+    assert counts == {"images": len(rows), "errors": 2, "ood_flagged": 0}
     for name in BROKEN:
         assert rows.loc[name, "error"].startswith("Image validation failed")
         assert rows.loc[name, "class"] is None and np.isnan(rows.loc[name, "prob_glioma"])
@@ -82,10 +82,53 @@ def test_cli_writes_csv(spark, tiny_model_path, messy_tree, tmp_path, monkeypatc
     assert main(["spark", "classify", "--input", f"file://{messy_tree}/glioma",
                  "--output", str(out), "--format", "csv"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary == {"output": str(out), "images": 3, "errors": 0}
+    assert summary == {"output": str(out), "images": 3, "errors": 0, "ood_flagged": 0}
     table = spark.read.option("header", "true").csv(str(out)).toPandas()
     assert sorted(table.columns) == sorted(["path", "class", "class_id", *PROB_COLUMNS,
-                                            "confidence", "model_version", "heatmap", "error"])
+                                            "confidence", "ood_flagged", "ood_score",
+                                            "model_version", "heatmap", "error"])
+
+
+@pytest.mark.parametrize("policy", ["reject", "warn"])
+def test_not_brain_mri_rows(spark, tiny_ood_model_path, tmp_path, policy):
+    """As the API: reject keeps the row with no class and says why; warn classifies it."""
+    from dataclasses import replace
+
+    from braintumor.config import Settings
+    from braintumor.spark.classify import run_classify
+
+    from .helpers import SPARK_SETTINGS
+
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "scan.png").write_bytes(CLEAN_IMAGES["glioma/g1.png"]())
+    noise = np.random.default_rng(0).integers(0, 256, (96, 96), dtype=np.uint8)
+    (root / "noise.png").write_bytes(_png(Image.fromarray(noise)))
+    settings = replace(Settings(MODEL_PATH=tiny_ood_model_path, **SPARK_SETTINGS),
+                       OOD_POLICY=policy)
+    counts = run_classify(settings, str(root), str(tmp_path / "out.parquet"), spark=spark)
+    rows = spark.read.parquet(str(tmp_path / "out.parquet")).toPandas()
+    rows = rows.set_index(rows["path"].str.rsplit("/", n=1).str[-1])
+    assert counts == {"images": 2, "errors": 1 if policy == "reject" else 0, "ood_flagged": 1}
+    scan, flagged = rows.loc["scan.png"], rows.loc["noise.png"]
+    assert not scan["ood_flagged"] and scan["ood_score"] >= 0 and scan["class"]
+    assert flagged["ood_flagged"]
+    if policy == "reject":
+        assert flagged["error"].startswith("not a brain MRI: the image has no spatial structure")
+        assert flagged["class"] is None and np.isnan(flagged["prob_glioma"])
+    else:
+        assert flagged["error"] is None and flagged["class"] in CLASS_NAMES
+
+
+def _png(image: Image.Image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+CLASS_NAMES = ("Glioma", "Meningioma", "No Tumor", "Pituitary")
 
 
 def test_cli_error_is_one_line(tmp_path, capsys, monkeypatch, spark):

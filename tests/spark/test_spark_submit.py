@@ -76,7 +76,8 @@ def test_spark_submit_classifies_with_the_shipped_package(clean_tree, tiny_model
     # spark-submit merges the driver's stderr (its log lines) into stdout
     summary = json.loads(next(line for line in done.stdout.splitlines()
                               if line.startswith('{"output"')))
-    assert summary == {"output": str(out), "images": len(CLEAN_IMAGES), "errors": 0}
+    assert summary == {"output": str(out), "images": len(CLEAN_IMAGES), "errors": 0,
+                       "ood_flagged": 0}
 
     rows = pd.read_parquet(out)
     assert sorted(relative(p, clean_tree) for p in rows["path"]) == sorted(CLEAN_IMAGES)

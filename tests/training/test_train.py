@@ -142,7 +142,9 @@ def served(trained):
     from braintumor.config import Settings
     from braintumor.model import load_model
 
-    settings = Settings(MODEL_PATH=trained.out)
+    # warn: OOD statistics fitted on 39 synthetic scans say little; these tests are about
+    # the predictions (refusal is tested in tests/ood and tests/api)
+    settings = Settings(MODEL_PATH=trained.out, OOD_POLICY="warn")
     return settings, load_model(settings)
 
 
@@ -196,6 +198,10 @@ def test_training_writes_a_model_with_its_metadata(trained) -> None:
                             "validation_ece", "validation_ece_calibrated"}
     assert all(np.isfinite(v) for v in metrics.values())
     assert 0 <= metrics["validation_accuracy"] <= 1
+    ood = meta["ood"]  # the not-a-brain-MRI statistics, fitted on the same split
+    assert set(ood["components"]) == {"features", "layout"}
+    assert ood["images"] == {"train": counts["train"], "validation": counts["validation"]}
+    assert ood["split"] == str(trained.run_dir / "split.json") and ood["threshold"] > 0
     # the temperature minimises the validation NLL, so it cannot make it worse
     assert metrics["validation_nll_calibrated"] <= metrics["validation_nll"] + 1e-5
     assert training["train_seconds"] > 0
@@ -331,11 +337,19 @@ def test_trained_model_loads_with_its_metadata(trained, served) -> None:
                        for f in CLASS_FOLDERS])
     x = to_model_input(pixels, loaded.input_spec)
     logits, probs = loaded.predict(x)
-    # the served probabilities are the model's, divided by the model's own temperature
+    _, head_probs, features = loaded.head_outputs(x)
+    # the head's probabilities are the model's, divided by the model's own temperature
     reference = np.asarray(keras.saving.load_model(trained.out)(x, training=False))
     np.testing.assert_allclose(softmax(logits.astype(np.float64)), reference, atol=1e-5)
-    np.testing.assert_allclose(probs, softmax(logits.astype(np.float64),
-                                              loaded.metadata.temperature), atol=1e-5)
+    np.testing.assert_allclose(head_probs, softmax(logits.astype(np.float64),
+                                                   loaded.metadata.temperature), atol=1e-5)
+    # the served ones are the nearest-neighbour vote over every training image, fitted by
+    # the run and stored with the model
+    assert loaded.memory is not None and len(loaded.memory.labels) == len(trained.images)
+    assert loaded.metadata.memory["size"] == len(trained.images)
+    assert loaded.metadata.memory["k"] == loaded.memory.k
+    np.testing.assert_allclose(probs, loaded.memory.vote_numpy(features, head_probs),
+                               atol=1e-6)
 
 
 def test_api_classifies_with_the_trained_model(served) -> None:
@@ -348,9 +362,10 @@ def test_api_classifies_with_the_trained_model(served) -> None:
                            content_type="multipart/form-data")
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"success", "prediction", "visualization", "processing_time_ms",
+    assert set(body) == {"success", "prediction", "visualization", "ood", "processing_time_ms",
                          "timestamp"}
     assert body["success"] is True
+    assert isinstance(body["ood"]["score"], float)  # training fitted the OOD statistics
     prediction = body["prediction"]
     assert set(prediction) == {"class", "class_id", "confidence", "probabilities"}
     assert list(prediction["probabilities"]) == CLASS_NAMES

@@ -45,4 +45,21 @@ describe('ResultCard', () => {
     render(<ResultCard result={makeResult()} fileName="x.png" />);
     expect(screen.queryByText(/low confidence/i)).not.toBeInTheDocument();
   });
+
+  it('warns when the service flags the image as not a brain MRI (OOD_POLICY=warn)', () => {
+    const flagged = {
+      ...makeResult(),
+      ood: { flagged: true, score: 3.2, threshold: 1.1, reasons: ['strong colour'] },
+    };
+    render(<ResultCard result={flagged} fileName="photo.jpg" />);
+    expect(screen.getByRole('alert')).toHaveTextContent(
+      /does not look like a brain MRI \(strong colour\)/,
+    );
+  });
+
+  it('says nothing about the check when the image passed it', () => {
+    const passed = { ...makeResult(), ood: { flagged: false, score: 0.4, threshold: 1.1, reasons: [] } };
+    render(<ResultCard result={passed} fileName="scan.jpg" />);
+    expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+  });
 });

@@ -26,6 +26,13 @@ export function ResultCard({ result, fileName }: Props) {
       <p className="result__confidence">
         <strong>{formatPercent(prediction.confidence)}</strong> confidence
       </p>
+      {result.ood?.flagged ? (
+        <p className="result__caution result__caution--ood" role="alert">
+          This image does not look like a brain MRI
+          {result.ood.reasons.length ? ` (${result.ood.reasons.join('; ')})` : ''}. Treat this
+          answer as meaningless.
+        </p>
+      ) : null}
       {prediction.confidence < LOW_CONFIDENCE ? (
         <p className="result__caution">Low confidence: the model is unsure between classes.</p>
       ) : null}

@@ -11,6 +11,7 @@ from braintumor.api import frontend
 from braintumor.api.service import service
 from braintumor.api.spark_status import spark_status
 from braintumor.classify import utc_timestamp
+from braintumor.decoding import parse_frame
 from braintumor.errors import EmptyFilenameError, FileTooLargeError, NoFileError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ def health():
             "model_version": meta.version or None,
             "temperature": meta.temperature,
             "gradcam_layer": model.graph.layer_name,
+            "ood_policy": svc.classifier.ood.policy,
+            "ood_threshold": svc.classifier.ood.threshold,
         },
     })
 
@@ -98,7 +101,8 @@ def classify():
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
         raise FileTooLargeError(f"File exceeds {limit // (1024 * 1024)}MB limit")
-    result = svc.classifier.classify_upload(data, upload.filename)
+    frame = parse_frame(request.form.get("frame"))  # a multi-frame DICOM's frame, 0-based
+    result = svc.classifier.classify_upload(data, upload.filename, frame=frame)
     body = result.to_json()
     log.info("classified %s %.2f%% in %.1f ms", body["prediction"]["class"],
              body["prediction"]["confidence"], body["processing_time_ms"])

@@ -10,6 +10,10 @@ probabilities and the feature map, and the gradient of the predicted class's log
 has to cross the pooling and the dense head, so explaining costs about one forward pass.
 The class is selected with a one-hot mask rather than by indexing with the argmax, which
 would make XLA recompile for every new image.
+
+Both functions also return the penultimate features (the input of the final softmax
+layer, which the rewired graph exposes anyway to compute the logits), so the
+out-of-distribution check (:mod:`braintumor.ood`) costs no second pass.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import numpy as np
 
 from braintumor.config import Settings
 from braintumor.errors import ModelLoadError
-from braintumor.model.metadata import ModelMetadata, read_metadata
+from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
+from braintumor.model.metadata import ModelMetadata, read_archive_entry, read_metadata
 from braintumor.preprocessing import InputSpec
 
 log = logging.getLogger(__name__)
@@ -39,13 +44,14 @@ class Explanation:
     probabilities: np.ndarray  # (N, classes), calibrated
     logits: np.ndarray  # (N, classes), before temperature
     cam: np.ndarray  # (N, h, w) in [0, 1], at the feature map's resolution
+    features: np.ndarray | None = None  # (N, D) penultimate features (the head's input)
 
 
 class LoadedModel:
     """A Keras classifier with its metadata and compiled inference functions."""
 
     def __init__(self, keras_model, metadata: ModelMetadata, path: Path,
-                 gradcam_layer: str = "") -> None:
+                 gradcam_layer: str = "", memory: FeatureMemory | None = None) -> None:
         import tensorflow as tf
 
         from braintumor.model.graph import build_explain_graph
@@ -53,6 +59,10 @@ class LoadedModel:
         self.keras_model = keras_model
         self.metadata = metadata
         self.path = path
+        #: The nearest-neighbour vote (braintumor.model.memory), when the model has one.
+        self.memory = memory
+        #: Fitted out-of-distribution statistics (braintumor.ood), set by load_model.
+        self.ood_stats = None
         self.graph = build_explain_graph(keras_model, gradcam_layer or metadata.gradcam_layer)
         spec = metadata.input
         signature = [tf.TensorSpec([None, *spec.size, spec.channels], tf.float32)]
@@ -60,11 +70,19 @@ class LoadedModel:
         temperature = tf.constant(float(metadata.temperature), tf.float32)
         num_classes = len(metadata.class_names)
 
+        def answer(logits, head_input, batch):
+            """(served probabilities, the head's calibrated probabilities, features)."""
+            head_probs = tf.nn.softmax(logits / temperature)
+            features = tf.reshape(tf.cast(head_input, tf.float32), [batch, -1])
+            probs = memory.vote(features, head_probs) if memory is not None else head_probs
+            return probs, head_probs, features
+
         @tf.function(input_signature=signature, reduce_retracing=True)
         def forward(x):
             _, head_input = explain_model(x, training=False)
             logits = tf.cast(head(head_input), tf.float32)
-            return logits, tf.nn.softmax(logits / temperature)
+            probs, head_probs, features = answer(logits, head_input, tf.shape(x)[0])
+            return logits, probs, features, head_probs
 
         @tf.function(input_signature=signature, reduce_retracing=True)
         def explain(x):
@@ -72,14 +90,16 @@ class LoadedModel:
                 tape.watch(x)  # records the graph even when every weight is frozen
                 feature_map, head_input = explain_model(x, training=False)
                 logits = tf.cast(head(head_input), tf.float32)
-                mask = tf.one_hot(tf.argmax(logits, axis=-1), num_classes, dtype=tf.float32)
+                probs, _, features = answer(logits, head_input, tf.shape(x)[0])
+                # the served class, explained through the network's score for it
+                mask = tf.one_hot(tf.argmax(probs, axis=-1), num_classes, dtype=tf.float32)
                 score = tf.reduce_sum(logits * mask)
             grads = tape.gradient(score, feature_map)
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
             cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=-1))
             peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
             cam = tf.math.divide_no_nan(cam, peak)
-            return logits, tf.nn.softmax(logits / temperature), cam
+            return logits, probs, cam, features
 
         self._forward = forward
         self._explain = explain
@@ -92,15 +112,37 @@ class LoadedModel:
     def class_names(self) -> list[str]:
         return self.metadata.class_names
 
+    @property
+    def feature_dims(self) -> int:
+        """Length of the penultimate feature vector the forward functions return."""
+        shape = self.graph.model.outputs[1].shape
+        return int(np.prod([d for d in shape[1:]]))
+
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, calibrated probabilities) for a preprocessed batch; no Grad-CAM."""
-        logits, probs = self._forward(x)
+        """(logits, served probabilities) for a preprocessed batch; no Grad-CAM.
+
+        The probabilities are the calibrated head's, or with a memory the vote's
+        (:mod:`braintumor.model.memory`); the logits are always the head's.
+        """
+        logits, probs, _, _ = self._forward(x)
         return logits.numpy(), probs.numpy()
 
+    def predict_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, served probabilities, penultimate features) in one pass; no Grad-CAM."""
+        logits, probs, features, _ = self._forward(x)
+        return logits.numpy(), probs.numpy(), features.numpy()
+
+    def head_outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, the head's calibrated probabilities, features): the network alone,
+        without the memory's vote (what a memory is fitted from)."""
+        logits, _, features, head_probs = self._forward(x)
+        return logits.numpy(), head_probs.numpy(), features.numpy()
+
     def explain(self, x: np.ndarray) -> Explanation:
-        """Probabilities and the Grad-CAM map of the predicted class, in one pass."""
-        logits, probs, cam = self._explain(x)
-        return Explanation(probabilities=probs.numpy(), logits=logits.numpy(), cam=cam.numpy())
+        """Probabilities, features and the Grad-CAM map of the predicted class, in one pass."""
+        logits, probs, cam, features = self._explain(x)
+        return Explanation(probabilities=probs.numpy(), logits=logits.numpy(), cam=cam.numpy(),
+                           features=features.numpy())
 
     def warm_up(self) -> float:
         """Trace both functions and check the rewired graph agrees with the model.
@@ -114,9 +156,10 @@ class LoadedModel:
         rng = np.random.default_rng(0)
         x = rng.uniform(0, 1, size=(1, *spec.size, spec.channels)).astype(np.float32)
         original = np.asarray(self.keras_model(x, training=False))
-        _, probs = self.predict(x)
+        _, head_probs, _ = self.head_outputs(x)
         self.explain(x)
-        if self.metadata.temperature == 1.0 and not np.allclose(probs, original, atol=1e-4):
+        if self.metadata.temperature == 1.0 and not np.allclose(head_probs, original,
+                                                                 atol=1e-4):
             raise ModelLoadError(
                 "MODEL_PATH",
                 "the rewired model disagrees with the saved one; set GRADCAM_LAYER to a "
@@ -168,6 +211,62 @@ def _check(keras_model, metadata: ModelMetadata, settings: Settings) -> None:
         )
 
 
+def _load_ood_stats(model_path: Path, loaded: LoadedModel):
+    """The model's fitted OOD statistics ({name: fit}), or None when it has none or they do
+    not fit the model (logged).
+
+    Unusable statistics never stop the model from serving: the distance checks are then
+    skipped, which every OOD answer says in its reasons.
+    """
+    from braintumor.model.metadata import read_ood_arrays
+    from braintumor.ood.mahalanobis import unpack
+
+    description = loaded.metadata.ood
+    data = read_ood_arrays(model_path) if description else None
+    if data is None:
+        log.info("model %s has no OOD statistics: the feature-distance check is skipped "
+                 "(run `braintumor fit-ood`)", model_path.name)
+        return None
+    try:
+        fits = unpack(data)
+        components = description["components"]
+        if set(fits) != set(components):
+            raise ValueError(f"arrays for {sorted(fits)}, metadata for {sorted(components)}")
+    except (KeyError, TypeError, ValueError, OSError) as exc:
+        log.warning("model %s: unreadable OOD statistics (%s); distance checks skipped",
+                    model_path.name, exc)
+        return None
+    features = fits.get("features")
+    if features is not None and (features.dims != loaded.feature_dims
+                                 or len(features.means) != len(loaded.class_names)):
+        log.warning("model %s: OOD statistics are for %d features and %d classes, the model "
+                    "has %d and %d; distance checks skipped", model_path.name, features.dims,
+                    len(features.means), loaded.feature_dims, len(loaded.class_names))
+        return None
+    return fits
+
+
+def _load_memory(model_path: Path, metadata: ModelMetadata, keras_model
+                 ) -> FeatureMemory | None:
+    """The model's nearest-neighbour memory, or None when it has none.
+
+    A memory that does not fit the model stops start-up: serving the head alone would
+    silently change every answer from what the model card reports.
+    """
+    data = read_archive_entry(model_path, MEMORY_ARCHIVE_ENTRY)
+    if data is None:
+        return None
+    try:
+        memory = FeatureMemory.from_npz(data)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ModelLoadError("MODEL_PATH", f"unreadable nearest-neighbour memory: {exc}"
+                             ) from None
+    if memory.classes != len(metadata.class_names):
+        raise ModelLoadError("MODEL_PATH", f"the memory has {memory.classes} classes, the "
+                                           f"model {len(metadata.class_names)}")
+    return memory
+
+
 def load_model(settings: Settings, path: Path | None = None, warm_up: bool = True) -> LoadedModel:
     """Load MODEL_PATH (or ``path``) once; raises ModelLoadError naming the setting."""
     model_path = Path(path or settings.MODEL_PATH)
@@ -193,7 +292,9 @@ def load_model(settings: Settings, path: Path | None = None, warm_up: bool = Tru
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelLoadError("MODEL_PATH", f"unreadable model metadata: {exc}") from None
     _check(keras_model, metadata, settings)
-    loaded = LoadedModel(keras_model, metadata, model_path, settings.GRADCAM_LAYER)
+    loaded = LoadedModel(keras_model, metadata, model_path, settings.GRADCAM_LAYER,
+                         memory=_load_memory(model_path, metadata, keras_model))
+    loaded.ood_stats = _load_ood_stats(model_path, loaded)
     if warm_up:
         loaded.warm_up()
     log.info("model %s loaded in %.2fs (metadata: %s, Grad-CAM layer %s)", model_path.name,

@@ -6,6 +6,12 @@ copies its class names, input scaling and temperature with it. A ``<model>.json`
 beside the model is read as well, which is how an ``.h5`` model or a user's bare model
 can be given metadata without re-saving it. A model without either still loads, with the
 configured defaults.
+
+The out-of-distribution statistics (:mod:`braintumor.ood`) are arrays: a 256 x 256
+precision matrix is 65,536 numbers, too many for readable JSON. Their description
+(method, threshold, what they were fitted on) goes in the JSON under ``ood``; the arrays
+go beside it as a second archive entry, ``braintumor-ood.npz`` (float32, uncompressed
+numpy), or for a sidecar model as ``<model>.ood.npz`` beside ``<model>.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 from braintumor.preprocessing import InputSpec
 
 ARCHIVE_ENTRY = "braintumor.json"
+#: The archive entry (or sidecar suffix) of the out-of-distribution statistics' arrays.
+OOD_ARCHIVE_ENTRY = "braintumor-ood.npz"
 FORMAT = "braintumor-model/1"
 
 
@@ -33,6 +41,10 @@ class ModelMetadata:
     architecture: str = ""
     version: str = ""
     training: dict[str, Any] = field(default_factory=dict)
+    #: Out-of-distribution statistics' description (empty when none were fitted).
+    ood: dict[str, Any] = field(default_factory=dict)
+    #: The nearest-neighbour memory's description (braintumor.model.memory); empty if none.
+    memory: dict[str, Any] = field(default_factory=dict)
     #: Where the metadata came from: "embedded", "sidecar" or "defaults".
     source: str = "defaults"
 
@@ -40,6 +52,9 @@ class ModelMetadata:
         data = asdict(self)
         data["input"] = self.input.to_dict()
         data.pop("source")
+        for optional in ("ood", "memory"):
+            if not data[optional]:
+                data.pop(optional)
         data["format"] = FORMAT
         return data
 
@@ -58,12 +73,34 @@ class ModelMetadata:
             architecture=str(data.get("architecture", "")),
             version=str(data.get("version", "")),
             training=dict(data.get("training") or {}),
+            ood=dict(data.get("ood") or {}),
+            memory=dict(data.get("memory") or {}),
             source=source,
         )
 
 
 def sidecar_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
+
+
+def ood_sidecar_path(model_path: Path) -> Path:
+    return entry_sidecar_path(model_path, OOD_ARCHIVE_ENTRY)
+
+
+def entry_sidecar_path(model_path: Path, entry: str) -> Path:
+    """Where an archive entry lives beside a non-``.keras`` model: ``braintumor-ood.npz``
+    of ``m.h5`` is ``m.ood.npz``."""
+    return model_path.with_suffix("." + entry.removeprefix("braintumor-"))
+
+
+def read_archive_entry(model_path: Path, entry: str) -> bytes | None:
+    """The bytes of one of our entries in the model's archive (or its sidecar), or None."""
+    if model_path.suffix == ".keras" and zipfile.is_zipfile(model_path):
+        with zipfile.ZipFile(model_path) as archive:
+            if entry in archive.namelist():
+                return archive.read(entry)
+    sidecar = entry_sidecar_path(model_path, entry)
+    return sidecar.read_bytes() if sidecar.is_file() else None
 
 
 def read_metadata(model_path: Path) -> tuple[dict[str, Any], str] | None:
@@ -88,3 +125,64 @@ def write_metadata(model_path: Path, metadata: ModelMetadata) -> None:
             archive.writestr(ARCHIVE_ENTRY, payload)
     else:
         sidecar_path(model_path).write_text(payload + "\n")
+
+
+def read_ood_arrays(model_path: Path) -> bytes | None:
+    """The ``.npz`` bytes of the model's OOD statistics (archive entry or sidecar), or None."""
+    return read_archive_entry(model_path, OOD_ARCHIVE_ENTRY)
+
+
+def replace_metadata(model_path: Path, metadata: ModelMetadata, ood_arrays: bytes | None,
+                     out: Path | None = None, entries: dict[str, bytes] | None = None
+                     ) -> Path:
+    """Write ``metadata`` (and the OOD arrays) into ``out`` (default: the model, in place).
+
+    A zip entry cannot be replaced in place, so a ``.keras`` archive is copied entry by
+    entry, without the entries being replaced, into a temporary file next to the target,
+    which then replaces the target in one rename: a crash leaves the old file intact.
+    ``entries`` sets further archive entries (the nearest-neighbour memory); entries not
+    named are kept. Another model type gets sidecars (``<out>.json``, ``<out>.ood.npz``,
+    ...; ``out`` then names where the model is, and the model file itself is copied there
+    when it differs).
+    """
+    import os
+    import shutil
+    import tempfile
+
+    target = Path(out or model_path)
+    payload = json.dumps(metadata.to_dict(), indent=2, sort_keys=True)
+    if model_path.suffix != ".keras":
+        if target != model_path:
+            shutil.copyfile(model_path, target)
+        sidecar_path(target).write_text(payload + "\n")
+        if ood_arrays is not None:
+            ood_sidecar_path(target).write_bytes(ood_arrays)
+        else:
+            ood_sidecar_path(target).unlink(missing_ok=True)
+        for entry, data in (entries or {}).items():
+            entry_sidecar_path(target, entry).write_bytes(data)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(handle)
+    try:
+        with zipfile.ZipFile(model_path) as source, \
+                zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            replaced = {ARCHIVE_ENTRY, OOD_ARCHIVE_ENTRY, *(entries or {})}
+            for info in source.infolist():
+                if info.filename not in replaced:
+                    archive.writestr(info, source.read(info.filename))
+            archive.writestr(ARCHIVE_ENTRY, payload)
+            if ood_arrays is not None:
+                archive.writestr(OOD_ARCHIVE_ENTRY, ood_arrays)
+            for entry, data in (entries or {}).items():
+                archive.writestr(entry, data)
+        if target.exists():  # mkstemp's 0600 would hide a new model from other users
+            shutil.copymode(target, temporary)
+        else:
+            os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return target

@@ -11,6 +11,13 @@ probabilities are the calibrated ones the API returns (as fractions, not percent
 With ``heatmaps``, :meth:`LoadedModel.explain` scores the batch instead (same
 probabilities, plus the Grad-CAM maps) and the overlays are written as PNGs into that
 folder, which must be on a file system the executors share (local mode: any folder).
+
+Every row also carries the API's not-a-brain-MRI decision (:mod:`braintumor.ood`):
+``ood_flagged`` and ``ood_score`` (the distance score, null without fitted
+statistics). With OOD_POLICY=reject a flagged image keeps its row, with no class, no
+probabilities and no heatmap, and ``error`` saying "not a brain MRI: " and why; with
+``warn`` it is classified and flagged; with ``off`` nothing is checked (``ood_flagged``
+false, ``ood_score`` null), as in the API.
 """
 
 from __future__ import annotations
@@ -31,11 +38,18 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from braintumor.model.loaded import LoadedModel
+    from braintumor.ood.detector import OodDetector
 
 log = logging.getLogger(__name__)
 
 #: Loaded models of this Python worker, keyed by the model file's local path.
 _MODELS: dict[str, LoadedModel] = {}
+#: Their OOD detectors, built once too (the scorer factors a 256 x 256 matrix), keyed by
+#: path and the OOD settings (a worker may serve jobs with other settings).
+_DETECTORS: dict[tuple, OodDetector] = {}
+
+#: How an image refused as not a brain MRI reads in the ``error`` column.
+NOT_BRAIN_MRI = "not a brain MRI: "
 
 OUTPUT_FORMATS = ("parquet", "csv")
 
@@ -49,7 +63,8 @@ def output_schema(class_names: list[str]) -> str:
     """The DDL of the result table; one probability column per class, in class order."""
     probs = ", ".join(f"{probability_column(name)} double" for name in class_names)
     return (f"path string, class string, class_id int, {probs}, confidence double, "
-            "model_version string, heatmap string, error string")
+            "ood_flagged boolean, ood_score double, model_version string, heatmap string, "
+            "error string")
 
 
 def worker_model(path: str, settings: Settings) -> LoadedModel:
@@ -60,6 +75,18 @@ def worker_model(path: str, settings: Settings) -> LoadedModel:
 
         model = _MODELS[path] = load_model(settings, Path(path))
     return model
+
+
+def worker_detector(path: str, model: LoadedModel, settings: Settings) -> OodDetector:
+    """The OOD detector of the model at ``path``, built once per Python worker."""
+    key = (path, settings.OOD_POLICY, settings.OOD_THRESHOLD)
+    detector = _DETECTORS.get(key)
+    if detector is None or detector.fits is not getattr(model, "ood_stats", None):
+        from braintumor.ood.detector import OodDetector
+
+        detector = _DETECTORS[key] = OodDetector.for_model(
+            model, settings.OOD_POLICY, settings.OOD_THRESHOLD)
+    return detector
 
 
 def _heatmap_name(path: str, digest: str) -> str:
@@ -81,15 +108,17 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
 
     local = SparkFiles.get(model_file)
     model = worker_model(local, settings)
+    detector = worker_detector(local, model, settings)
     names = settings.class_list
     columns = ["path", "class", "class_id", *map(probability_column, names), "confidence",
-               "model_version", "heatmap", "error"]
+               "ood_flagged", "ood_score", "model_version", "heatmap", "error"]
     version = model.metadata.version or Path(model_file).stem
     if heatmap_dir:
         os.makedirs(heatmap_dir, exist_ok=True)
     for batch in batches:
         rows: list[dict] = []
-        ready: list[tuple[dict, object, bytes]] = []  # (row, decoded image, content)
+        # (row, decoded image, content, input-check reasons)
+        ready: list[tuple[dict, object, bytes, list[str]]] = []
         pixels = []
         for path, content in zip(batch["path"], batch["content"], strict=True):
             row = dict.fromkeys(columns)
@@ -98,6 +127,10 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
             data = bytes(content) if content is not None else b""
             try:
                 decoded = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+                found = detector.check_input(decoded)
+                if found and detector.rejects:  # refused before the model, as in the API
+                    row.update(ood_flagged=True, error=NOT_BRAIN_MRI + "; ".join(found))
+                    continue
                 pixels.append(canonical_pixels(decoded, model.input_spec.size))
             except BrainTumorError as exc:
                 row["error"] = exc.message
@@ -105,20 +138,27 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
             except Exception as exc:  # one broken file must not fail the job
                 row["error"] = f"{type(exc).__name__}: {exc}"
                 continue
-            ready.append((row, decoded, data))
+            ready.append((row, decoded, data, found))
         if ready:
             x = to_model_input(np.stack(pixels), model.input_spec)
             try:
                 if heatmap_dir:
                     explanation = model.explain(x)
                     probs, cams = explanation.probabilities, explanation.cam
+                    features = explanation.features
                 else:
-                    probs, cams = model.predict(x)[1], None
+                    _, probs, features = model.predict_features(x)
+                    cams = None
             except Exception as exc:  # inference failure: every row of the batch says so
-                for row, _, _ in ready:
+                for row, _, _, _ in ready:
                     row["error"] = f"Model inference failed ({type(exc).__name__})"
-                ready, probs, cams = [], None, None
-            for i, (row, decoded, data) in enumerate(ready):
+                ready, probs, cams, features = [], None, None, None
+            for i, (row, decoded, data, found) in enumerate(ready):
+                decision = detector.decide(found, probs[i], features[i], pixels[i])
+                row.update(ood_flagged=decision.flagged, ood_score=decision.score)
+                if decision.flagged and detector.rejects:
+                    row["error"] = NOT_BRAIN_MRI + decision.sentence()
+                    continue
                 p = np.asarray(probs[i], dtype=np.float64)
                 top = int(np.argmax(p))
                 row.update({probability_column(n): float(v) for n, v in zip(names, p,
@@ -133,6 +173,8 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
                     row["heatmap"] = target
         frame = pd.DataFrame(rows, columns=columns)
         frame["class_id"] = frame["class_id"].astype("Int32")
+        frame["ood_flagged"] = frame["ood_flagged"].astype("boolean")
+        frame["ood_score"] = frame["ood_score"].astype("float64")
         yield frame
 
 
@@ -183,7 +225,7 @@ def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str =
                  model_path: str | None = None, heatmap_dir: str | None = None,
                  overwrite: bool = False, partitions: int | None = None,
                  spark: SparkSession | None = None) -> dict[str, int]:
-    """Write the predictions and return counts {"images", "errors"} read back from them."""
+    """Write the predictions; return counts {"images", "errors", "ood_flagged"} read back."""
     from pyspark.sql import functions as F
 
     from braintumor.spark.session import build_session
@@ -199,7 +241,10 @@ def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str =
     else:
         writer.parquet(output_uri)
         written = spark.read.parquet(output_uri)
-    counts = written.agg(F.count("*").alias("images"), F.count("error").alias("errors")).first()
-    result = {"images": int(counts["images"]), "errors": int(counts["errors"])}
+    flagged = F.col("ood_flagged").cast("string") == "true"  # CSV reads it back as text
+    counts = written.agg(F.count("*").alias("images"), F.count("error").alias("errors"),
+                         F.count(F.when(flagged, 1)).alias("ood_flagged")).first()
+    result = {"images": int(counts["images"]), "errors": int(counts["errors"]),
+              "ood_flagged": int(counts["ood_flagged"])}
     log.info("classified %s -> %s: %s", input_uri, output_uri, result)
     return result

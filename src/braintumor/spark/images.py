@@ -2,8 +2,8 @@
 
 Both batch jobs read their input the same way, so they agree on which files are images:
 every file below the input whose extension is one the API accepts (png, jpg, jpeg, gif,
-bmp, webp, in any case), found recursively. Spark's file listing already skips names
-that start with ``.`` or ``_`` (``.ipynb_checkpoints``, ``_SUCCESS``), at every depth.
+bmp, webp, dcm, dicom, in any case), found recursively. Spark's file listing already skips
+names that start with ``.`` or ``_`` (``.ipynb_checkpoints``, ``_SUCCESS``), at every depth.
 What a file *is* is still decided by its content when it is decoded; the extension only
 keeps obvious non-images (notes.txt) out of the job.
 """

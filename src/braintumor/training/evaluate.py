@@ -149,21 +149,29 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray,
 
 
 def subset_metrics(logits: np.ndarray, labels: np.ndarray, temperature: float,
-                   class_names: list[str]) -> dict:
-    """Every figure of the report for one set of images, as JSON-ready values."""
+                   class_names: list[str], served: np.ndarray | None = None) -> dict:
+    """Every figure of the report for one set of images, as JSON-ready values.
+
+    ``served`` are the probabilities the service answers with, when they are not simply
+    the calibrated head's (a model with a nearest-neighbour memory): they then decide the
+    predictions and stand in the "calibrated" columns, and ``accuracy_head`` tells what
+    the network's own head would have scored.
+    """
     raw = softmax(logits)
-    calibrated = softmax(logits, temperature)
-    predictions = logits.argmax(axis=1)
+    calibrated = softmax(logits, temperature) if served is None else served
+    predictions = calibrated.argmax(axis=1)
+    picked = calibrated[np.arange(len(labels)), labels]
     matrix = confusion_matrix(labels, predictions, len(class_names))
     per_class = per_class_metrics(matrix)
-    auc, macro_auc = one_vs_rest_auc(raw, labels)
+    auc, macro_auc = one_vs_rest_auc(calibrated, labels)
     return {
         "n": len(labels),
         "accuracy": float(np.mean(predictions == labels)),
+        "accuracy_head": float(np.mean(logits.argmax(axis=1) == labels)),
         "macro_f1": macro_f1(matrix),
         "macro_auc": macro_auc,
         "nll": nll(logits, labels),
-        "nll_calibrated": nll(logits, labels, temperature),
+        "nll_calibrated": float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0)))),
         "ece": expected_calibration_error(raw, labels, CALIBRATION_BINS),
         "ece_calibrated": expected_calibration_error(calibrated, labels, CALIBRATION_BINS),
         "confusion_matrix": matrix.tolist(),
@@ -204,13 +212,16 @@ def hard_subset_index(paths: list[str], listed: list[str]) -> np.ndarray:
     return np.array([i for i, p in enumerate(paths) if _match_key(p) in wanted], dtype=np.int64)
 
 
-def predict_logits(model, images: ImageSet, batch_size: int = 64) -> np.ndarray:
-    """Logits of every image, through the canonical preprocessing, in batches."""
+def predict_logits(model, images: ImageSet, batch_size: int = 64
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(head logits, served probabilities) of every image, through the canonical
+    preprocessing, in batches."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    chunks = [model.predict(to_model_input(images.pixels[i:i + batch_size], model.input_spec))[0]
+    chunks = [model.predict(to_model_input(images.pixels[i:i + batch_size], model.input_spec))
               for i in range(0, len(images), batch_size)]
-    return np.concatenate(chunks).astype(np.float64)
+    return (np.concatenate([c[0] for c in chunks]).astype(np.float64),
+            np.concatenate([c[1] for c in chunks]).astype(np.float64))
 
 
 def _select_hard(images: ImageSet, hard_subset: Path | None) -> tuple[np.ndarray | None, dict]:
@@ -356,6 +367,21 @@ def confusion_text(matrix: list[list[int]], class_names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _calibration_note(model: dict, all_: dict, hard: dict | None) -> list[str]:
+    memory = model.get("memory")
+    if not memory:
+        return ["ECE uses 15 equal-width confidence bins. \"Calibrated\" divides the logits "
+                "by the model's temperature; it changes no prediction."]
+    head = f"{_pct(all_['accuracy_head'])} (all)"
+    if hard:
+        head += f", {_pct(hard['accuracy_head'])} (hard subset)"
+    return [f"ECE uses 15 equal-width confidence bins. \"Calibrated\" is what the service "
+            f"answers: the nearest-neighbour vote of the {memory['size']} Training scans' "
+            f"features (k={memory['k']}, tau={memory['tau']}), mixed with the calibrated head "
+            f"({memory['mix']:.0%}); \"raw\" is the network's head before temperature "
+            f"scaling. The head alone would score {head}."]
+
+
 def render_markdown(report: dict) -> str:
     """A human-readable report: summary, baselines, per-class figures, confusion matrices."""
     model, names = report["model"], report["class_names"]
@@ -376,8 +402,7 @@ def render_markdown(report: dict) -> str:
         "",
         *_summary_table(all_, hard),
         "",
-        "ECE uses 15 equal-width confidence bins. \"Calibrated\" divides the logits by the "
-        "model's temperature; it changes no prediction.",
+        *_calibration_note(model, all_, hard),
         "",
         "## Baselines",
         "",
@@ -405,6 +430,10 @@ def render_markdown(report: dict) -> str:
                   confusion_text(hard["confusion_matrix"], names), "```", "",
                   "![Confusion matrix, hard subset](confusion_matrix_hard.png)", ""]
     lines += ["## Calibration", "", "![Reliability diagram](reliability.png)", ""]
+    if report.get("ood"):
+        from braintumor.ood.report import render_markdown as ood_markdown
+
+        lines += ood_markdown(report["ood"])
     return "\n".join(lines)
 
 
@@ -432,13 +461,15 @@ def summarize(subsets: dict) -> dict:
 
 
 def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path | None = None,
-             batch_size: int = 64) -> dict:
+             batch_size: int = 64, ood: bool = True) -> dict:
     """Evaluate ``model_path`` on ``data_dir`` and write the report into ``out_dir``.
 
     Writes ``report.json``, ``report.md``, ``confusion_matrix.png`` (and
     ``confusion_matrix_hard.png``) and ``reliability.png``; returns the report, whose
     ``summary`` holds the headline numbers. A missing or non-matching hard-subset file is
-    noted in the report rather than failing the evaluation.
+    noted in the report rather than failing the evaluation. With ``ood`` the report also
+    measures the not-a-brain-MRI detector: Testing against the OOD set of
+    :mod:`braintumor.ood.evalset` (section "ood", see :mod:`braintumor.ood.report`).
     """
     from braintumor.config import load_settings
     from braintumor.model.loaded import load_model
@@ -448,14 +479,16 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
     model = load_model(load_settings(), path=model_path)
     class_names = list(model.class_names)
     images = load_folder(data_dir, class_names, model.input_spec.size, cache_dir=None)
-    logits = predict_logits(model, images, batch_size)
+    logits, probs = predict_logits(model, images, batch_size)
+    served = probs if model.memory is not None else None
     temperature = float(model.metadata.temperature)
 
-    subsets = {"all": subset_metrics(logits, images.labels, temperature, class_names)}
+    subsets = {"all": subset_metrics(logits, images.labels, temperature, class_names, served)}
     hard_index, hard_note = _select_hard(images, hard_subset)
     if hard_index is not None:
-        subsets["hard"] = subset_metrics(logits[hard_index], images.labels[hard_index],
-                                         temperature, class_names)
+        subsets["hard"] = subset_metrics(
+            logits[hard_index], images.labels[hard_index], temperature, class_names,
+            None if served is None else served[hard_index])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     all_ = subsets["all"]
@@ -476,6 +509,8 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
         "summary": summarize(subsets),
         "model": {"path": str(model_path), "version": model.metadata.version,
                   "architecture": model.metadata.architecture, "temperature": temperature,
+                  "memory": {k: v for k, v in model.metadata.memory.items() if k != "grid"}
+                  or None,
                   "metadata_source": model.metadata.source,
                   "input": model.input_spec.to_dict()},
         "data_dir": str(data_dir),
@@ -487,6 +522,17 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
         "files": files,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if ood:
+        from braintumor.ood.report import evaluate_ood
+
+        section = evaluate_ood(model, data_dir, images.paths, batch_size=batch_size)
+        report["ood"] = section
+        report["summary"].update({
+            "ood_auroc": section["auroc"]["combined"],
+            "ood_testing_refused": section["testing"]["decision"],
+            "ood_refused": section["ood"]["decision"],
+        })
+        report["seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(render_markdown(report))
     log.info("evaluated %s on %d images: accuracy %.4f, written to %s", model_path.name,

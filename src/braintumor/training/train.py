@@ -4,6 +4,10 @@ checkpoint and resume, then temperature calibration and a model saved with metad
 A run writes everything to its run folder (checkpoints, history, split); only the final
 model, without optimizer state, is written to ``--out``. Re-running the same command with
 the same run folder resumes from the last completed epoch.
+
+Last, the not-a-brain-MRI statistics are fitted on the same train split (threshold on the
+validation split, :mod:`braintumor.ood.fit`) and stored with the model, so the model that
+training writes already refuses what is not a brain MRI.
 """
 
 from __future__ import annotations
@@ -116,7 +120,10 @@ def train(config: TrainConfig) -> dict:
     import keras
 
     from braintumor.model.loaded import LoadedModel
-    from braintumor.model.metadata import ModelMetadata, write_metadata
+    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
+    from braintumor.model.metadata import ModelMetadata, replace_metadata
+    from braintumor.ood.fit import fit_statistics
+    from braintumor.ood.mahalanobis import pack
     from braintumor.training import architectures
     from braintumor.training.augment import mri_augmentation
     from braintumor.training.calibration import (
@@ -125,6 +132,7 @@ def train(config: TrainConfig) -> dict:
         nll,
         softmax,
     )
+    from braintumor.training.fit_memory import fit_memory
     from braintumor.training.split import duplicate_groups, grouped_stratified_split
 
     started = time.time()
@@ -197,11 +205,19 @@ def train(config: TrainConfig) -> dict:
         "train_seconds": round(time.time() - started, 1),
     }
     out = Path(config.out)
+    calibrated = LoadedModel(clean, metadata, out)
+    fits, metadata.ood = fit_statistics(calibrated, images.pixels[train_idx],
+                                        images.labels[train_idx], images.pixels[val_idx])
+    metadata.ood.update(split=str(run_dir / "split.json"), data_fingerprint=images.fingerprint)
+    memory, metadata.memory = fit_memory(calibrated, images.pixels, images.labels, train_idx,
+                                         val_idx)
+    metadata.memory["data_fingerprint"] = images.fingerprint
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.unlink()
     clean.save(out)
-    write_metadata(out, metadata)
+    replace_metadata(out, metadata, pack(fits),
+                     entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
     log.info("saved %s: validation accuracy %.4f, temperature %.3f", out, val_acc, temperature)
     return metadata.to_dict()
 

@@ -1,0 +1,184 @@
+"""Fitting the distance statistics of a model and storing them with it.
+
+Two vectors of every training scan are fitted (:mod:`braintumor.ood.mahalanobis`): the
+model's penultimate features and the picture's layout (:mod:`braintumor.ood.layout`).
+An image's score is the larger of its two distances, each divided by its *scale* (the
+``quantile`` of the validation scans' distances), so both count alike whatever their
+units; the threshold is the same quantile of the validation scans' scores. A score
+under 1 is therefore typical of real scans, and the threshold sits a little above 1.
+
+Why on the training split, and why the threshold on validation: the means and the
+covariances describe what the model saw while learning, so they are fitted on exactly
+the images it was trained on. Scores of those images are optimistic (the model has
+learned them), so scales and threshold are chosen on the validation images, which the
+model never trained on but which are real scans: with the default quantile (99.5%)
+about 0.5% of real scans are refused by the distances. Testing is never used.
+
+With the run folder of the training (``split.json``), its train and validation lists are
+used, so the statistics never see a validation image. Without one, the same
+near-duplicate-aware split as training (15%, seed 42) is made here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from braintumor.ood.layout import layout
+from braintumor.ood.mahalanobis import METHOD, MahalanobisStats, fit, pack
+from braintumor.preprocessing import to_model_input
+
+log = logging.getLogger(__name__)
+
+#: Share of validation scans whose score the threshold leaves below it.
+DEFAULT_QUANTILE = 0.995
+
+
+def model_outputs(model, pixels: np.ndarray, batch_size: int = 64
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(calibrated probabilities, penultimate features) of uint8 pixels (N, H, W)."""
+    probs, features = [], []
+    for start in range(0, len(pixels), batch_size):
+        x = to_model_input(pixels[start:start + batch_size], model.input_spec)
+        _, p, f = model.predict_features(x)
+        probs.append(p)
+        features.append(f)
+    return np.concatenate(probs), np.concatenate(features)
+
+
+def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
+                   val_pixels: np.ndarray, quantile: float = DEFAULT_QUANTILE
+                   ) -> tuple[dict[str, MahalanobisStats], dict]:
+    """Fit on the training images; choose scales and threshold on the validation images.
+
+    Returns the fits ({"features", "layout"}) and their description for the metadata's
+    ``ood`` entry.
+    """
+    if not 0.5 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be between 0.5 and 1, got {quantile}")
+    if len(val_pixels) == 0:
+        raise ValueError("the threshold needs validation images")
+    classes = len(model.class_names)
+    _, train_features = model_outputs(model, train_pixels)
+    val_probs, val_features = model_outputs(model, val_pixels)
+    vectors = {"features": (train_features, val_features),
+               "layout": (layout(train_pixels), layout(val_pixels))}
+    fits: dict[str, MahalanobisStats] = {}
+    components: dict[str, dict] = {}
+    val_ratio = []
+    train_ratio = []
+    for name, (train_vectors, val_vectors) in vectors.items():
+        fitted = fits[name] = fit(train_vectors, train_labels, classes)
+        scorer = fitted.scorer()
+        val_scores = scorer.score(val_vectors)
+        scale = float(np.quantile(val_scores, quantile))
+        scale = scale if scale > 0 else 1.0
+        val_ratio.append(val_scores / scale)
+        train_ratio.append(scorer.score(train_vectors) / scale)
+        components[name] = {"dims": fitted.dims, "shrinkage": round(fitted.shrinkage, 6),
+                            "scale": round(scale, 6),
+                            "validation_median": round(float(np.median(val_scores)), 4)}
+    val_scores = np.max(val_ratio, axis=0)
+    train_scores = np.max(train_ratio, axis=0)
+    threshold = float(np.quantile(val_scores, quantile))
+    confidence = val_probs.max(axis=1)
+    description = {
+        "method": f"max over features and layout of {METHOD} distance / validation scale",
+        "threshold": round(threshold, 6),
+        "quantile": quantile,
+        "components": components,
+        # None: the confidence rule is not used with fitted statistics (see detector.py)
+        "min_confidence": None,
+        "images": {"train": len(train_pixels), "validation": len(val_pixels)},
+        "validation": {
+            "score_median": round(float(np.median(val_scores)), 4),
+            "score_max": round(float(val_scores.max()), 4),
+            "refused": round(float(np.mean(val_scores > threshold)), 5),
+            "confidence_p0_5": round(float(np.quantile(confidence, 0.005)), 4),
+        },
+        "train": {"score_median": round(float(np.median(train_scores)), 4),
+                  "refused": round(float(np.mean(train_scores > threshold)), 5)},
+        "arrays": "braintumor-ood.npz",
+        "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    log.info("OOD statistics: features %d (shrinkage %.3f), layout %d (shrinkage %.3f); "
+             "threshold %.3f; %d train / %d validation images", fits["features"].dims,
+             fits["features"].shrinkage, fits["layout"].dims, fits["layout"].shrinkage,
+             threshold, len(train_pixels), len(val_pixels))
+    return fits, description
+
+
+def store(model_path: Path, metadata, fits: dict[str, MahalanobisStats], description: dict,
+          out: Path | None = None) -> tuple[Path, dict]:
+    """Write ``metadata`` with ``description`` as its ``ood`` entry, and the arrays.
+
+    In place, or into a copy at ``out``. A bare model gets the metadata it was loaded with
+    (the configured defaults) written along. Returns the path written and the metadata
+    dict it now carries.
+    """
+    import copy
+
+    from braintumor.model.metadata import replace_metadata
+
+    metadata = copy.deepcopy(metadata)
+    metadata.ood = description
+    target = replace_metadata(Path(model_path), metadata, pack(fits), out)
+    return target, metadata.to_dict()
+
+
+def split_from_run(paths: list[str], run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Train and validation indices from ``run_dir/split.json``, or None when it has none."""
+    split_file = Path(run_dir) / "split.json"
+    if not split_file.is_file():
+        return None
+    split = json.loads(split_file.read_text())
+    where = {p: i for i, p in enumerate(paths)}
+    indices = []
+    for side in ("train", "val"):
+        listed = split[side]
+        found = np.array([where[p] for p in listed if p in where], dtype=np.int64)
+        if len(found) < len(listed):
+            log.warning("%d of the %d %s images of %s are not in the data folder",
+                        len(listed) - len(found), len(listed), side, split_file)
+        if len(found) == 0:
+            raise ValueError(f"none of the {side} images of {split_file} is in the data folder")
+        indices.append(found)
+    return indices[0], indices[1]
+
+
+def fit_model_file(model_path: Path, data_dir: Path, run_dir: Path | None = None,
+                   out: Path | None = None, cache_dir: Path | None = Path(".cache"),
+                   quantile: float = DEFAULT_QUANTILE) -> dict:
+    """``braintumor fit-ood``: fit on the training split of ``data_dir``, store in the model.
+
+    Returns the ``ood`` description written.
+    """
+    from braintumor.config import load_settings
+    from braintumor.model.loaded import load_model
+    from braintumor.training.dataset import load_folder
+    from braintumor.training.split import duplicate_groups, grouped_stratified_split
+
+    model_path = Path(model_path)
+    model = load_model(load_settings(), path=model_path)
+    images = load_folder(Path(data_dir), list(model.class_names), model.input_spec.size,
+                         cache_dir=cache_dir)
+    split = split_from_run(images.paths, run_dir) if run_dir else None
+    if split is not None:
+        train_idx, val_idx = split
+        split_note = str(Path(run_dir) / "split.json")  # type: ignore[arg-type]
+    else:
+        train_idx, val_idx = grouped_stratified_split(
+            images.labels, duplicate_groups(images.pixels), 0.15, 42)
+        split_note = "near-duplicate-aware 15% validation split, seed 42"
+    fits, description = fit_statistics(model, images.pixels[train_idx],
+                                       images.labels[train_idx], images.pixels[val_idx],
+                                       quantile)
+    description["split"] = split_note
+    description["data_fingerprint"] = images.fingerprint
+    target, _ = store(model_path, model.metadata, fits, description, out)
+    log.info("OOD statistics written to %s", target)
+    return description

@@ -1,0 +1,97 @@
+"""Give a trained model its nearest-neighbour memory (:mod:`braintumor.model.memory`).
+
+Run by ``braintumor train`` after the network is trained, and on its own as
+``braintumor fit-memory`` for a saved model. The vote's settings are chosen on the run's
+validation split with a memory of the training split only (Testing is never read); the
+memory that ships then holds every Training scan, so the answers draw on all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from braintumor.model.memory import FeatureMemory, choose_settings
+
+log = logging.getLogger(__name__)
+
+
+def head_outputs(model, pixels: np.ndarray, batch_size: int = 64
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(penultimate features, the head's calibrated probabilities) of uint8 pixels."""
+    from braintumor.preprocessing import to_model_input
+
+    features, probabilities = [], []
+    for start in range(0, len(pixels), batch_size):
+        x = to_model_input(pixels[start:start + batch_size], model.input_spec)
+        _, head_probs, feats = model.head_outputs(x)
+        features.append(feats)
+        probabilities.append(head_probs)
+    return np.concatenate(features), np.concatenate(probabilities)
+
+
+def split_indices(paths: list[str], split_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the run's training and validation scans among ``paths``."""
+    split = json.loads(split_file.read_text())
+    where = {path: i for i, path in enumerate(paths)}
+    missing = [p for p in split["train"] + split["val"] if p not in where]
+    if missing:
+        raise ValueError(f"{split_file} names {len(missing)} scans that are not in the data "
+                         f"(first: {missing[0]}); use the data the run was trained on")
+    return (np.array([where[p] for p in split["train"]]),
+            np.array([where[p] for p in split["val"]]))
+
+
+def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
+               val_idx: np.ndarray) -> tuple[FeatureMemory, dict]:
+    """The memory of all ``pixels`` with settings chosen on the validation part.
+
+    Returns (memory, description for the metadata, with the validation figures).
+    """
+    features, head_probs = head_outputs(model, pixels)
+    classes = len(model.class_names)
+    best, grid = choose_settings(features[train_idx], labels[train_idx], features[val_idx],
+                                 labels[val_idx], head_probs[val_idx], classes)
+    head_accuracy = float(np.mean(head_probs[val_idx].argmax(1) == labels[val_idx]))
+    memory = FeatureMemory.build(features, labels, classes, best["k"], best["tau"],
+                                 best["mix"])
+    description = {
+        **memory.describe(),
+        "chosen_on": "validation split, memory of the training split",
+        "validation_accuracy": round(best["accuracy"], 5),
+        "validation_nll": round(best["nll"], 5),
+        "validation_accuracy_head_only": round(head_accuracy, 5),
+        "grid": [{key: round(value, 5) for key, value in row.items()} for row in grid],
+    }
+    log.info("memory: k=%d tau=%g mix=%g; validation accuracy %.4f (head alone %.4f)",
+             memory.k, memory.tau, memory.mix, best["accuracy"], head_accuracy)
+    return memory, description
+
+
+def fit_memory_file(model_path: Path, data_dir: Path, run_dir: Path, out: Path | None = None,
+                    cache_dir: Path | None = Path(".cache")) -> dict:
+    """``braintumor fit-memory``: add (or replace) the memory of a saved model.
+
+    ``data_dir`` must be the Training folder the run in ``run_dir`` was trained on (its
+    ``split.json`` names the validation scans). Returns the memory's description.
+    """
+    from braintumor.config import load_settings
+    from braintumor.model.loaded import load_model
+    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
+    from braintumor.model.metadata import read_ood_arrays, replace_metadata
+    from braintumor.training.dataset import load_folder
+
+    model = load_model(load_settings(), path=model_path)
+    images = load_folder(data_dir, model.class_names, model.input_spec.size,
+                         cache_dir=cache_dir)
+    train_idx, val_idx = split_indices([str(p) for p in images.paths],
+                                       run_dir / "split.json")
+    memory, description = fit_memory(model, images.pixels, images.labels, train_idx, val_idx)
+    metadata = model.metadata
+    metadata.memory = {**description, "data_fingerprint": images.fingerprint}
+    replace_metadata(model_path, metadata, read_ood_arrays(model_path), out,
+                     entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
+    return metadata.memory
