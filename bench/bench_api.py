@@ -5,7 +5,9 @@ start a real server with `braintumor serve`, time start-up to a healthy /api/hea
 send N classify requests (Grad-CAM and all three PNGs included) from one client for
 p50/p95 latency, then measure requests per second with 1, 2 and 4 concurrent clients,
 and read the server's peak RSS. In this process, load the same model and time the bare
-forward pass (the same compiled function, no Grad-CAM, no HTTP) for the ratio.
+forward pass (the same compiled function, no Grad-CAM, no HTTP) for the ratio, and the
+not-a-brain-MRI check's own share of a request (input checks plus distances, on the
+same upload; the features it uses come out of the forward pass at no extra cost).
 
     python bench/bench_api.py [--requests 120] [--models default,resnet50]
 """
@@ -84,6 +86,29 @@ def bare_forward_p50(model_path: Path, runs: int = 100) -> float:
     return statistics.median(times)
 
 
+def ood_check_p50(model_path: Path, upload: tuple[str, bytes], runs: int = 200) -> float:
+    """p50 in ms of what the OOD check adds to one classify request (braintumor.ood)."""
+    from braintumor.classify import Classifier
+    from braintumor.config import Settings
+    from braintumor.decoding import decode_image
+    from braintumor.model import load_model
+    from braintumor.preprocessing import canonical_pixels, to_model_input
+
+    settings = Settings(MODEL_PATH=model_path)
+    classifier = Classifier(load_model(settings), settings)
+    model, ood = classifier.model, classifier.ood
+    decoded = decode_image(upload[1])
+    pixels = canonical_pixels(decoded, model.input_spec.size)
+    _, probabilities, features = model.predict_features(to_model_input(pixels, model.input_spec))
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        found = ood.check_input(decoded)
+        ood.decide(found, probabilities[0], features[0], pixels)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
 def bench_server(name: str, model_path: Path, n: int, upload: tuple[str, bytes]) -> dict:
     port = free_port()
     env = dict(os.environ, MODEL_PATH=str(model_path), FLASK_PORT=str(port),
@@ -132,7 +157,8 @@ def bench_server(name: str, model_path: Path, n: int, upload: tuple[str, bytes])
     forward = bare_forward_p50(model_path)
     p50 = statistics.median(latencies)
     return {"model": name, "ready_s": ready_s, "p50": p50, "p95": percentile(latencies, 95),
-            "forward_p50": forward, "ratio": p50 / forward, "rps": throughput,
+            "forward_p50": forward, "ratio": p50 / forward,
+            "ood_p50": ood_check_p50(model_path, upload), "rps": throughput,
             "peak_rss_mb": rss, "requests": n}
 
 
@@ -168,15 +194,17 @@ def main() -> None:
                 path = resnet50_model(Path(tmp))
             results.append(bench_server(name, path, args.requests, upload))
     header = (f"{'model':<10} {'ready s':>8} {'p50 ms':>8} {'p95 ms':>8} {'fwd p50':>8} "
-              f"{'ratio':>6} {'rps@1':>6} {'rps@2':>6} {'rps@4':>6} {'RSS MB':>7}")
+              f"{'ratio':>6} {'OOD ms':>6} {'rps@1':>6} {'rps@2':>6} {'rps@4':>6} {'RSS MB':>7}")
     print(header)
     for r in results:
         print(f"{r['model']:<10} {r['ready_s']:8.2f} {r['p50']:8.1f} {r['p95']:8.1f} "
-              f"{r['forward_p50']:8.1f} {r['ratio']:6.2f} {r['rps'][1]:6.1f} "
+              f"{r['forward_p50']:8.1f} {r['ratio']:6.2f} {r['ood_p50']:6.2f} {r['rps'][1]:6.1f} "
               f"{r['rps'][2]:6.1f} {r['rps'][4]:6.1f} {r['peak_rss_mb']:7.0f}")
     print(f"(p50/p95 over {args.requests} sequential POST /api/classify with Grad-CAM and "
           "three PNGs; fwd p50 = bare compiled forward pass, batch 1, same process as the "
-          "model load)")
+          "model load; OOD ms = the not-a-brain-MRI check's share of a request: input "
+          "checks for any model, plus the feature and layout distances where the model has "
+          "fitted statistics)")
 
 
 if __name__ == "__main__":
