@@ -32,7 +32,7 @@ from braintumor.config import Settings
 from braintumor.errors import ModelLoadError
 from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
 from braintumor.model.metadata import ModelMetadata, read_archive_entry, read_metadata
-from braintumor.preprocessing import InputSpec
+from braintumor.preprocessing import InputSpec, to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,25 @@ class LoadedModel:
         without the memory's vote (what a memory is fitted from)."""
         logits, _, features, head_probs = self._forward(x)
         return logits.numpy(), head_probs.numpy(), features.numpy()
+
+    def outputs_of_pixels(self, pixels: np.ndarray, head_only: bool = False,
+                          batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, probabilities, features) of canonical uint8 pixels (N, H, W), in batches.
+
+        What every offline job over a whole dataset needs (evaluation, calibration,
+        fit-ood, fit-memory): the model's input scaling is applied batch by batch, so
+        that only uint8 pixels are held for the whole set. The probabilities are the
+        served ones, or with ``head_only`` the calibrated head's (a memory is fitted on
+        those, not on its own vote).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        run = self.head_outputs if head_only else self.predict_features
+        chunks = [run(to_model_input(pixels[i:i + batch_size], self.input_spec))
+                  for i in range(0, len(pixels), batch_size)]
+        if not chunks:
+            raise ValueError("no images to run the model on")
+        return tuple(np.concatenate([c[k] for c in chunks]) for k in range(3))
 
     def explain(self, x: np.ndarray) -> Explanation:
         """Probabilities, features and the Grad-CAM map of the predicted class, in one pass."""

@@ -30,24 +30,11 @@ import numpy as np
 
 from braintumor.ood.layout import layout
 from braintumor.ood.mahalanobis import METHOD, MahalanobisStats, fit, pack
-from braintumor.preprocessing import to_model_input
 
 log = logging.getLogger(__name__)
 
 #: Share of validation scans whose score the threshold leaves below it.
 DEFAULT_QUANTILE = 0.995
-
-
-def model_outputs(model, pixels: np.ndarray, batch_size: int = 64
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """(calibrated probabilities, penultimate features) of uint8 pixels (N, H, W)."""
-    probs, features = [], []
-    for start in range(0, len(pixels), batch_size):
-        x = to_model_input(pixels[start:start + batch_size], model.input_spec)
-        _, p, f = model.predict_features(x)
-        probs.append(p)
-        features.append(f)
-    return np.concatenate(probs), np.concatenate(features)
 
 
 def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
@@ -63,8 +50,8 @@ def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
     if len(val_pixels) == 0:
         raise ValueError("the threshold needs validation images")
     classes = len(model.class_names)
-    _, train_features = model_outputs(model, train_pixels)
-    val_probs, val_features = model_outputs(model, val_pixels)
+    _, _, train_features = model.outputs_of_pixels(train_pixels)
+    _, val_probs, val_features = model.outputs_of_pixels(val_pixels)
     vectors = {"features": (train_features, val_features),
                "layout": (layout(train_pixels), layout(val_pixels))}
     fits: dict[str, MahalanobisStats] = {}

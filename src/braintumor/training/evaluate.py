@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from braintumor.preprocessing import to_model_input
 from braintumor.training.calibration import expected_calibration_error, nll, softmax
 from braintumor.training.dataset import ImageSet, load_folder
 
@@ -210,18 +209,6 @@ def hard_subset_index(paths: list[str], listed: list[str]) -> np.ndarray:
     """
     wanted = {_match_key(p) for p in listed}
     return np.array([i for i, p in enumerate(paths) if _match_key(p) in wanted], dtype=np.int64)
-
-
-def predict_logits(model, images: ImageSet, batch_size: int = 64
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(head logits, served probabilities) of every image, through the canonical
-    preprocessing, in batches."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    chunks = [model.predict(to_model_input(images.pixels[i:i + batch_size], model.input_spec))
-              for i in range(0, len(images), batch_size)]
-    return (np.concatenate([c[0] for c in chunks]).astype(np.float64),
-            np.concatenate([c[1] for c in chunks]).astype(np.float64))
 
 
 def _select_hard(images: ImageSet, hard_subset: Path | None) -> tuple[np.ndarray | None, dict]:
@@ -479,7 +466,8 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
     model = load_model(load_settings(), path=model_path)
     class_names = list(model.class_names)
     images = load_folder(data_dir, class_names, model.input_spec.size, cache_dir=None)
-    logits, probs = predict_logits(model, images, batch_size)
+    logits, probs, _ = model.outputs_of_pixels(images.pixels, batch_size=batch_size)
+    logits, probs = logits.astype(np.float64), probs.astype(np.float64)
     served = probs if model.memory is not None else None
     temperature = float(model.metadata.temperature)
 

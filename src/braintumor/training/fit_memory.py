@@ -19,20 +19,6 @@ from braintumor.model.memory import FeatureMemory, choose_settings
 log = logging.getLogger(__name__)
 
 
-def head_outputs(model, pixels: np.ndarray, batch_size: int = 64
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(penultimate features, the head's calibrated probabilities) of uint8 pixels."""
-    from braintumor.preprocessing import to_model_input
-
-    features, probabilities = [], []
-    for start in range(0, len(pixels), batch_size):
-        x = to_model_input(pixels[start:start + batch_size], model.input_spec)
-        _, head_probs, feats = model.head_outputs(x)
-        features.append(feats)
-        probabilities.append(head_probs)
-    return np.concatenate(features), np.concatenate(probabilities)
-
-
 def split_indices(paths: list[str], split_file: Path) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the run's training and validation scans among ``paths``."""
     split = json.loads(split_file.read_text())
@@ -51,7 +37,7 @@ def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndar
 
     Returns (memory, description for the metadata, with the validation figures).
     """
-    features, head_probs = head_outputs(model, pixels)
+    _, head_probs, features = model.outputs_of_pixels(pixels, head_only=True)
     classes = len(model.class_names)
     best, grid = choose_settings(features[train_idx], labels[train_idx], features[val_idx],
                                  labels[val_idx], head_probs[val_idx], classes)

@@ -184,8 +184,7 @@ def train(config: TrainConfig) -> dict:
         architecture=config.architecture,
     )
     served = LoadedModel(clean, metadata, Path(config.out))
-    val_logits = np.concatenate([served.predict(x_val[i:i + 64])[0]
-                                 for i in range(0, len(x_val), 64)])
+    val_logits = served.outputs_of_pixels(images.pixels[val_idx])[0]
     temperature = fit_temperature(val_logits, y_val)
     val_acc = float(np.mean(val_logits.argmax(1) == y_val))
     metadata.temperature = temperature
