@@ -232,6 +232,8 @@ def test_run_folder_has_history_split_and_config(trained) -> None:
     assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(rows[0])
     assert (run / "train.best.weights.h5").is_file()
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    with Image.open(run / "train.learning_curve.png") as curve:
+        assert curve.format == "PNG" and curve.width > 600
 
     split = json.loads((run / "split.json").read_text())
     train_set, val_set = set(split["train"]), set(split["val"])

@@ -1,9 +1,10 @@
 """The training loop: split, augment, class-balanced loss, schedule, early stopping,
 checkpoint and resume, then temperature calibration and a model saved with metadata.
 
-A run writes everything to its run folder (checkpoints, history, split); only the final
-model, without optimizer state, is written to ``--out``. Re-running the same command with
-the same run folder resumes from the last completed epoch.
+A run writes everything to its run folder (checkpoints, history and its learning curve,
+split); only the final model, without optimizer state, is written to ``--out``.
+Re-running the same command with the same run folder resumes from the last completed
+epoch.
 
 Last, the not-a-brain-MRI statistics are fitted on the same train split (threshold on the
 validation split, :mod:`braintumor.ood.fit`) and stored with the model, so the model that
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from braintumor.preprocessing import InputSpec, to_model_input
+from braintumor.training.curves import plot_learning_curve
 from braintumor.training.dataset import ImageSet, load_folder
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,8 @@ def _fit(train_model, stage: str, config: TrainConfig, data: tuple, epochs: int,
     )
     if best.is_file():
         train_model.load_weights(str(best))
+    plot_learning_curve(run_dir / f"{stage}.history.csv", run_dir / f"{stage}.learning_curve.png",
+                        f"{config.architecture} {config.size}px, {stage}")
     return history
 
 
