@@ -32,6 +32,7 @@ def plot_learning_curve(history_csv: Path, path: Path, title: str = "") -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     history = read_history(history_csv)
     epochs = [int(e) + 1 for e in history["epoch"]]
@@ -44,6 +45,7 @@ def plot_learning_curve(history_csv: Path, path: Path, title: str = "") -> Path:
         axis.axvline(best, color="grey", linestyle="--", linewidth=1,
                      label=f"kept: epoch {best}")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         axis.legend()
