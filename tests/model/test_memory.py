@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braintumor.model.memory import FeatureMemory, choose_settings
+from braintumor.model.memory import FeatureMemory, choose_settings, with_mirror
 
 
 def clusters(per_class: int = 30, classes: int = 4, dims: int = 16, spread: float = 0.3,
@@ -76,6 +76,61 @@ def test_settings_are_chosen_on_validation_accuracy():
     head = np.full((int(val.sum()), 4), 0.25, np.float32)
     best, grid = choose_settings(features[~val], labels[~val], features[val], labels[val],
                                  head, 4)
-    assert len(grid) == 27
+    assert len(grid) == 27 and not any(row["flip"] for row in grid)
     assert best["accuracy"] == max(row["accuracy"] for row in grid)
     assert best["accuracy"] > 0.8
+
+
+def test_flip_setting_round_trips_and_older_memories_read_as_no_flip():
+    features, labels = clusters()
+    memory = FeatureMemory.build(features, labels, 4, k=5, tau=0.02, mix=0.1, flip=True)
+    assert FeatureMemory.from_npz(memory.to_npz()).flip is True
+    assert memory.describe()["flip"] is True
+    # a memory written before the flip setting existed: four settings, no flip
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, features=memory.features.astype(np.float16), labels=memory.labels,
+             settings=np.array([5, 0.02, 0.1, 4], np.float64))
+    older = FeatureMemory.from_npz(buffer.getvalue())
+    assert older.flip is False and (older.k, older.classes) == (5, 4)
+
+
+def test_with_mirror_sums_unit_vectors_and_averages_the_heads():
+    features, _ = clusters()
+    mirrored = features[::-1] * 3.0
+    head = np.full((len(features), 4), 0.25, np.float32)
+    other = np.eye(4, dtype=np.float32)[np.arange(len(features)) % 4]
+    query, mixed = (np.asarray(t) for t in with_mirror(features, head, mirrored, other))
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    unit_mirrored = mirrored / np.linalg.norm(mirrored, axis=1, keepdims=True)
+    np.testing.assert_allclose(query, unit + unit_mirrored, atol=1e-5)
+    np.testing.assert_allclose(mixed, (head + other) / 2, atol=1e-6)
+
+
+def test_a_flip_memory_is_served_with_the_mirror_images(tiny_model):
+    """The compiled function answers with the vote over (image, mirror image) queries,
+    exactly as fitting made the stored vectors; the head and features stay the image's."""
+    from braintumor.model.loaded import LoadedModel
+    from conftest import scan_like_pixels
+
+    pixels = scan_like_pixels(12)
+    x = (pixels[..., None] / 255.0).astype(np.float32)
+    _, head, features = tiny_model.head_outputs(x)
+    _, mirrored_head, mirrored = tiny_model.head_outputs(x[:, :, ::-1].copy())
+    query, mixed = (np.asarray(t) for t in with_mirror(features, head, mirrored, mirrored_head))
+    labels = np.arange(len(pixels)) % 4
+    memory = FeatureMemory.build(query, labels, 4, k=3, tau=0.05, mix=0.1, flip=True)
+    served = LoadedModel(tiny_model.keras_model, tiny_model.metadata, tiny_model.path,
+                         memory=memory)
+    _, probs, served_features = served.predict_features(x)
+    np.testing.assert_allclose(probs, memory.vote_numpy(query, mixed), atol=1e-5)
+    np.testing.assert_allclose(served_features, features, atol=1e-6)  # what OOD measures
+    # the flip is not a no-op: the same bank looked up without it answers differently
+    plain = FeatureMemory.build(query, labels, 4, k=3, tau=0.05, mix=0.1)
+    unflipped = LoadedModel(tiny_model.keras_model, tiny_model.metadata, tiny_model.path,
+                            memory=plain)
+    assert not np.allclose(unflipped.predict(x)[1], probs, atol=1e-3)
+    explanation = served.explain(x)
+    np.testing.assert_allclose(explanation.probabilities, probs, atol=1e-5)
+    assert explanation.cam.shape[0] == len(pixels)

@@ -22,6 +22,7 @@ from braintumor.training.evaluate import (
     read_hard_subset,
     reliability_bins,
     roc_auc,
+    served_figures,
     subset_metrics,
 )
 
@@ -169,3 +170,17 @@ def test_evaluate_end_to_end(tiny_eval_setup, tmp_path: Path) -> None:
     markdown = (out / "report.md").read_text()
     assert "## Baselines" in markdown and "97.64%" in markdown and "93.47%" in markdown
     assert "confusion_matrix_hard.png" in markdown
+
+
+def test_served_figures_count_refusals_as_the_client_sees_them() -> None:
+    paths = ["glioma/a.jpg", "glioma/b.jpg", "meningioma/c.jpg", "notumor/d.jpg"]
+    labels = np.array([0, 0, 1, 2])
+    predicted = np.array([0, 1, 1, 2])  # b is wrong
+    served = served_figures(predicted, labels, paths, ["meningioma/c.jpg"])
+    assert (served["answered"], served["refused"]) == (3, 1)
+    assert served["accuracy_of_answers"] == pytest.approx(2 / 3)  # a, d right; b wrong
+    assert served["accuracy_refusals_as_errors"] == pytest.approx(2 / 4)
+    assert served["refused_but_classified_right"] == 1
+    nothing_refused = served_figures(predicted, labels, paths, [])
+    assert nothing_refused["accuracy_of_answers"] == pytest.approx(3 / 4)
+    assert nothing_refused["accuracy_refusals_as_errors"] == pytest.approx(3 / 4)

@@ -325,6 +325,7 @@ def test_interrupted_run_resumes_from_its_last_epoch(dataset, tmp_path, monkeypa
 def test_trained_model_loads_with_its_metadata(trained, served) -> None:
     import keras
 
+    from braintumor.model.memory import with_mirror
     from braintumor.preprocessing import InputSpec, to_model_input
 
     _, loaded = served
@@ -350,8 +351,14 @@ def test_trained_model_loads_with_its_metadata(trained, served) -> None:
     assert loaded.memory is not None and len(loaded.memory.labels) == len(trained.images)
     assert loaded.metadata.memory["size"] == len(trained.images)
     assert loaded.metadata.memory["k"] == loaded.memory.k
-    np.testing.assert_allclose(probs, loaded.memory.vote_numpy(features, head_probs),
-                               atol=1e-6)
+    assert loaded.metadata.memory["flip"] == loaded.memory.flip
+    assert {row["flip"] for row in loaded.metadata.memory["grid"]} == {False, True}
+    query, mixed = features, head_probs
+    if loaded.memory.flip:  # chosen on validation; then the mirror images vote too
+        _, mirrored_head, mirrored = loaded.head_outputs(x[:, :, ::-1].copy())
+        query, mixed = (np.asarray(t) for t in with_mirror(features, head_probs, mirrored,
+                                                           mirrored_head))
+    np.testing.assert_allclose(probs, loaded.memory.vote_numpy(query, mixed), atol=1e-5)
 
 
 def test_api_classifies_with_the_trained_model(served) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from braintumor.config import Settings
 from braintumor.errors import ModelLoadError
-from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
+from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory, with_mirror
 from braintumor.model.metadata import ModelMetadata, read_archive_entry, read_metadata
 from braintumor.preprocessing import InputSpec, to_model_input
 
@@ -70,27 +70,38 @@ class LoadedModel:
         temperature = tf.constant(float(metadata.temperature), tf.float32)
         num_classes = len(metadata.class_names)
 
-        def answer(logits, head_input, batch):
+        def network(x):
+            """(feature map, head input, logits): one pass of the rewired network."""
+            feature_map, head_input = explain_model(x, training=False)
+            return feature_map, head_input, tf.cast(head(head_input), tf.float32)
+
+        def answer(x, logits, head_input):
             """(served probabilities, the head's calibrated probabilities, features)."""
+            batch = tf.shape(x)[0]
             head_probs = tf.nn.softmax(logits / temperature)
             features = tf.reshape(tf.cast(head_input, tf.float32), [batch, -1])
-            probs = memory.vote(features, head_probs) if memory is not None else head_probs
-            return probs, head_probs, features
+            if memory is None:
+                return head_probs, head_probs, features
+            query, mix_probs = features, head_probs
+            if memory.flip:  # the mirror image too (braintumor.model.memory)
+                _, mirrored_input, mirrored_logits = network(tf.reverse(x, axis=[2]))
+                query, mix_probs = with_mirror(
+                    features, head_probs, tf.reshape(mirrored_input, [batch, -1]),
+                    tf.nn.softmax(mirrored_logits / temperature))
+            return memory.vote(query, mix_probs), head_probs, features
 
         @tf.function(input_signature=signature, reduce_retracing=True)
         def forward(x):
-            _, head_input = explain_model(x, training=False)
-            logits = tf.cast(head(head_input), tf.float32)
-            probs, head_probs, features = answer(logits, head_input, tf.shape(x)[0])
+            _, head_input, logits = network(x)
+            probs, head_probs, features = answer(x, logits, head_input)
             return logits, probs, features, head_probs
 
         @tf.function(input_signature=signature, reduce_retracing=True)
         def explain(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)  # records the graph even when every weight is frozen
-                feature_map, head_input = explain_model(x, training=False)
-                logits = tf.cast(head(head_input), tf.float32)
-                probs, _, features = answer(logits, head_input, tf.shape(x)[0])
+                feature_map, head_input, logits = network(x)
+                probs, _, features = answer(x, logits, head_input)
                 # the served class, explained through the network's score for it
                 mask = tf.one_hot(tf.argmax(probs, axis=-1), num_classes, dtype=tf.float32)
                 score = tf.reduce_sum(logits * mask)

@@ -17,6 +17,14 @@ share ``mix``, so no class is ever given exactly zero. ``k``, ``tau`` and ``mix`
 chosen on the validation split with the memory holding only the training part, then the
 memory is rebuilt from all of Training.
 
+Seeing the mirror image too (``flip``): brains are roughly left-right symmetric and the
+network was trained with horizontal flips, so a scan and its mirror image are the same
+evidence seen twice. With ``flip`` the vector that is stored and looked up is the sum of
+the normalised features of the scan and of its mirror image, and the head's share is the
+mean of the two calibrated heads (:func:`with_mirror`); the network runs twice per image.
+Whether to use it is one more setting chosen on the validation split (for the shipped
+model: 97.2% against 95.9% without).
+
 The vote runs inside the model's compiled function (:mod:`braintumor.model.loaded`), so
 the probabilities and the class come from one call, and Grad-CAM explains the class the
 vote chose. It explains it through the network's own score for that class (the head's
@@ -52,12 +60,15 @@ class FeatureMemory:
     k: int = 10
     tau: float = 0.02
     mix: float = 0.1
+    #: Vectors are :func:`with_mirror` queries (an image and its mirror image), not plain
+    #: features.
+    flip: bool = False
 
     @classmethod
     def build(cls, features: np.ndarray, labels: np.ndarray, classes: int, k: int = 10,
-              tau: float = 0.02, mix: float = 0.1) -> FeatureMemory:
+              tau: float = 0.02, mix: float = 0.1, flip: bool = False) -> FeatureMemory:
         return cls(normalise(features), np.asarray(labels, dtype=np.int32), classes,
-                   min(k, len(labels)), tau, mix)
+                   min(k, len(labels)), tau, mix, flip)
 
     @property
     def dims(self) -> int:
@@ -66,21 +77,24 @@ class FeatureMemory:
     def describe(self) -> dict:
         """The JSON part of the model's metadata (the arrays go beside it)."""
         return {"method": METHOD, "k": self.k, "tau": self.tau, "mix": self.mix,
-                "size": len(self.labels), "dims": self.dims}
+                "flip": self.flip, "size": len(self.labels), "dims": self.dims}
 
     def to_npz(self) -> bytes:
         buffer = io.BytesIO()
         np.savez(buffer, features=self.features.astype(np.float16), labels=self.labels,
-                 settings=np.array([self.k, self.tau, self.mix, self.classes], np.float64))
+                 settings=np.array([self.k, self.tau, self.mix, self.classes, self.flip],
+                                   np.float64))
         return buffer.getvalue()
 
     @classmethod
     def from_npz(cls, data: bytes) -> FeatureMemory:
         with np.load(io.BytesIO(data)) as arrays:
-            k, tau, mix, classes = arrays["settings"].tolist()
+            settings = arrays["settings"].tolist()
+            k, tau, mix, classes = settings[:4]
+            flip = len(settings) > 4 and bool(settings[4])  # memories before flip: no
             return cls(normalise(arrays["features"].astype(np.float32)),
                        arrays["labels"].astype(np.int32), int(classes), int(k), float(tau),
-                       float(mix))
+                       float(mix), flip)
 
     def vote(self, features, head_probabilities):
         """Probabilities of the vote mixed with the head's, as TensorFlow ops.
@@ -104,6 +118,22 @@ class FeatureMemory:
                                     np.asarray(head_probabilities, np.float32)))
 
 
+def with_mirror(features, head_probabilities, mirrored_features, mirrored_head_probabilities):
+    """(query, head probabilities) of images seen together with their mirror images.
+
+    The one definition that fitting (NumPy in, through eager TensorFlow) and serving
+    (inside the compiled function) share, so the stored vectors and the looked-up ones
+    are made alike. Returns tensors.
+    """
+    import tensorflow as tf
+
+    query = (tf.math.l2_normalize(tf.cast(features, tf.float32), axis=1)
+             + tf.math.l2_normalize(tf.cast(mirrored_features, tf.float32), axis=1))
+    head = (tf.cast(head_probabilities, tf.float32)
+            + tf.cast(mirrored_head_probabilities, tf.float32)) / 2.0
+    return query, head
+
+
 def normalise(features: np.ndarray) -> np.ndarray:
     features = np.asarray(features, dtype=np.float32)
     norms = np.linalg.norm(features, axis=1, keepdims=True)
@@ -117,18 +147,24 @@ def _nll(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def choose_settings(train_features: np.ndarray, train_labels: np.ndarray,
                     val_features: np.ndarray, val_labels: np.ndarray,
-                    val_head_probabilities: np.ndarray, classes: int) -> tuple[dict, list]:
+                    val_head_probabilities: np.ndarray, classes: int,
+                    flip: bool = False) -> tuple[dict, list]:
     """The (k, tau, mix) that classify the validation split best, and the whole grid.
 
     The memory holds the training part only, so a validation scan never finds itself.
-    Accuracy decides, the log-loss breaks ties. Returns (best row, all rows).
+    Accuracy decides, the log-loss breaks ties. ``flip`` says the vectors are
+    :func:`with_mirror` queries; it is recorded in each row. Returns (best row, all rows).
     """
     rows = []
     for k, tau, mix in itertools.product(K_GRID, TAU_GRID, MIX_GRID):
         memory = FeatureMemory.build(train_features, train_labels, classes, k, tau, mix)
         probs = memory.vote_numpy(val_features, val_head_probabilities)
-        rows.append({"k": k, "tau": tau, "mix": mix,
+        rows.append({"k": k, "tau": tau, "mix": mix, "flip": flip,
                      "accuracy": float(np.mean(probs.argmax(1) == val_labels)),
                      "nll": _nll(probs, val_labels)})
-    best = max(rows, key=lambda r: (round(r["accuracy"], 6), -r["nll"]))
-    return best, rows
+    return best_setting(rows), rows
+
+
+def best_setting(rows: list[dict]) -> dict:
+    """The row with the best validation accuracy; the lower log-loss breaks ties."""
+    return max(rows, key=lambda r: (round(r["accuracy"], 6), -r["nll"]))

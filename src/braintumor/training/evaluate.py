@@ -362,9 +362,11 @@ def _calibration_note(model: dict, all_: dict, hard: dict | None) -> list[str]:
     head = f"{_pct(all_['accuracy_head'])} (all)"
     if hard:
         head += f", {_pct(hard['accuracy_head'])} (hard subset)"
+    seen = " and of their mirror images" if memory.get("flip") else ""
     return [f"ECE uses 15 equal-width confidence bins. \"Calibrated\" is what the service "
             f"answers: the nearest-neighbour vote of the {memory['size']} Training scans' "
-            f"features (k={memory['k']}, tau={memory['tau']}), mixed with the calibrated head "
+            f"features{seen} (k={memory['k']}, tau={memory['tau']}), mixed with the "
+            f"calibrated head "
             f"({memory['mix']:.0%}); \"raw\" is the network's head before temperature "
             f"scaling. The head alone would score {head}."]
 
@@ -421,7 +423,41 @@ def render_markdown(report: dict) -> str:
         from braintumor.ood.report import render_markdown as ood_markdown
 
         lines += ood_markdown(report["ood"])
+    if report.get("served"):
+        lines += _served_lines(report["served"])
     return "\n".join(lines)
+
+
+def served_figures(predicted: np.ndarray, labels: np.ndarray, paths: list[str],
+                   refused_names: list[str]) -> dict:
+    """What a client of the API sees with OOD_POLICY=reject (the default): the refused
+    scans get no class, so they count as errors for anyone scoring the answers."""
+    refused = np.isin(np.asarray(paths), np.asarray(refused_names, dtype=object))
+    correct = np.asarray(predicted) == np.asarray(labels)
+    answered = ~refused
+    return {
+        "policy": "reject",
+        "images": len(labels),
+        "answered": int(answered.sum()),
+        "refused": int(refused.sum()),
+        "accuracy_of_answers": float(np.mean(correct[answered])) if answered.any() else None,
+        "accuracy_refusals_as_errors": float(np.mean(correct & answered)),
+        "refused_but_classified_right": int((correct & refused).sum()),
+    }
+
+
+def _served_lines(served: dict) -> list[str]:
+    return [
+        "## Through the service (OOD_POLICY=reject)",
+        "",
+        f"Of the {served['images']} Testing scans the service answers {served['answered']} and "
+        f"refuses {served['refused']} as not a brain MRI "
+        f"({served['refused_but_classified_right']} of which the model would have classified "
+        f"correctly). Accuracy of the answers: {_pct(served['accuracy_of_answers'])}; counting "
+        f"every refusal as an error: {_pct(served['accuracy_refusals_as_errors'])}. "
+        "With OOD_POLICY=warn every scan is answered, with the figures above.",
+        "",
+    ]
 
 
 # ------------------------------------------------------------------------ the whole
@@ -515,7 +551,12 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
 
         section = evaluate_ood(model, data_dir, images.paths, batch_size=batch_size)
         report["ood"] = section
+        predicted = (probs if served is not None else softmax(logits, temperature)).argmax(1)
+        report["served"] = served_figures(predicted, images.labels, images.paths,
+                                          [r["name"] for r in section["refused_testing"]])
         report["summary"].update({
+            "served_accuracy_refusals_as_errors":
+                report["served"]["accuracy_refusals_as_errors"],
             "ood_auroc": section["auroc"]["combined"],
             "ood_testing_refused": section["testing"]["decision"],
             "ood_refused": section["ood"]["decision"],

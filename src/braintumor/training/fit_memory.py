@@ -2,8 +2,9 @@
 
 Run by ``braintumor train`` after the network is trained, and on its own as
 ``braintumor fit-memory`` for a saved model. The vote's settings are chosen on the run's
-validation split with a memory of the training split only (Testing is never read); the
-memory that ships then holds every Training scan, so the answers draw on all of them.
+validation split with a memory of the training split only (Testing is never read),
+with and without the mirror images (``flip``); the memory that ships then holds every
+Training scan, so the answers draw on all of them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from braintumor.model.memory import FeatureMemory, choose_settings
+from braintumor.model.memory import FeatureMemory, best_setting, choose_settings, with_mirror
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +39,31 @@ def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndar
     Returns (memory, description for the metadata, with the validation figures).
     """
     _, head_probs, features = model.outputs_of_pixels(pixels, head_only=True)
+    _, mirrored_head, mirrored = model.outputs_of_pixels(pixels[:, :, ::-1], head_only=True)
+    query, mixed_head = (np.asarray(t) for t in with_mirror(features, head_probs, mirrored,
+                                                            mirrored_head))
+    variants = {False: (features, head_probs), True: (query, mixed_head)}
     classes = len(model.class_names)
-    best, grid = choose_settings(features[train_idx], labels[train_idx], features[val_idx],
-                                 labels[val_idx], head_probs[val_idx], classes)
+    grid = []
+    for flip, (vectors, head) in variants.items():
+        grid += choose_settings(vectors[train_idx], labels[train_idx], vectors[val_idx],
+                                labels[val_idx], head[val_idx], classes, flip=flip)[1]
+    best = best_setting(grid)
     head_accuracy = float(np.mean(head_probs[val_idx].argmax(1) == labels[val_idx]))
-    memory = FeatureMemory.build(features, labels, classes, best["k"], best["tau"],
-                                 best["mix"])
+    vectors, _ = variants[best["flip"]]
+    memory = FeatureMemory.build(vectors, labels, classes, best["k"], best["tau"],
+                                 best["mix"], best["flip"])
     description = {
         **memory.describe(),
         "chosen_on": "validation split, memory of the training split",
         "validation_accuracy": round(best["accuracy"], 5),
         "validation_nll": round(best["nll"], 5),
         "validation_accuracy_head_only": round(head_accuracy, 5),
-        "grid": [{key: round(value, 5) for key, value in row.items()} for row in grid],
+        "grid": [{key: value if isinstance(value, bool) else round(value, 5)
+                  for key, value in row.items()} for row in grid],
     }
-    log.info("memory: k=%d tau=%g mix=%g; validation accuracy %.4f (head alone %.4f)",
-             memory.k, memory.tau, memory.mix, best["accuracy"], head_accuracy)
+    log.info("memory: k=%d tau=%g mix=%g flip=%s; validation accuracy %.4f (head alone %.4f)",
+             memory.k, memory.tau, memory.mix, memory.flip, best["accuracy"], head_accuracy)
     return memory, description
 
 
