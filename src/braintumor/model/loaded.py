@@ -13,7 +13,10 @@ would make XLA recompile for every new image.
 
 Both functions also return the penultimate features (the input of the final softmax
 layer, which the rewired graph exposes anyway to compute the logits), so the
-out-of-distribution check (:mod:`braintumor.ood`) costs no second pass.
+out-of-distribution check (:mod:`braintumor.ood`) costs no second pass. A memory fitted
+with mirror images (:mod:`braintumor.model.memory`, ``flip``) adds one pass of the mirror
+image inside the same compiled function; Grad-CAM and the features the OOD check uses
+stay those of the image itself.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ scans (:mod:`braintumor.ood.fit`). Any one rule refusing is enough: the decision
 OR of the rules, and ``reasons`` lists every rule that fired, in words.
 
 The calibrated confidence was measured too and is *not* used: on the shipped model it
-separates real scans from the OOD set barely better than chance (AUROC about 0.69; the
+separates real scans from the OOD set barely better than chance (AUROC about 0.7; the
 figures are in the README's "Out-of-distribution inputs") and every OOD image it refuses
 at the cost of 0.5% of real scans is refused by the other rules anyway. A model without
 fitted statistics is therefore checked by the input checks alone, which its answers say,
