@@ -213,3 +213,30 @@ def test_error_responses_and_logs_carry_no_patient_data(client, all_logs, varian
     assert response.status_code == 400
     assert leaked(response.get_data(as_text=True)) == []
     assert leaked(all_logs.text) == []
+
+
+@pytest.mark.dataset
+def test_real_scans_as_12_bit_mr_dicom_get_the_jpegs_answer():
+    """The default model and the default OOD policy: a Testing scan stored as a 12-bit MR
+    DICOM with its own window is answered like the JPEG it came from, dicom block and all."""
+    from braintumor.api import create_app
+    from braintumor.config import Settings
+    from conftest import dataset_dir
+
+    client = create_app(Settings()).test_client()
+    testing = dataset_dir() / "Testing"
+    for name in ["glioma/Te-gl_0010.jpg", "meningioma/Te-me_0010.jpg",
+                 "notumor/Te-no_0010.jpg", "pituitary/Te-pi_0010.jpg"]:
+        jpeg = (testing / name).read_bytes()
+        grey = np.asarray(Image.open(io.BytesIO(jpeg)).convert("L")).astype(np.uint16)
+        # 0..255 spread over 12 bits; the file's window maps them back onto 0..255
+        dicom = make_dicom(grey * 16 + 8, bits_stored=12, window=(2048.0, 4096.0))
+        as_jpeg = ok(post(client, jpeg, "scan.jpg"))
+        as_dicom = ok(post(client, dicom))
+        assert as_dicom["prediction"]["class"] == as_jpeg["prediction"]["class"], name
+        for cls, value in as_jpeg["prediction"]["probabilities"].items():
+            assert as_dicom["prediction"]["probabilities"][cls] == pytest.approx(value, abs=2.0)
+        assert as_dicom["ood"]["flagged"] is False
+        assert as_dicom["dicom"]["modality"] == "MR" and as_dicom["dicom"]["bits_stored"] == 12
+        assert as_dicom["dicom"]["window"] == {"center": 2048.0, "width": 4096.0,
+                                               "source": "file"}
