@@ -1,6 +1,7 @@
 // End to end: Debian's headless Chromium (playwright-core) against the real Flask server
 // (`braintumor serve`, gunicorn, the default model) serving the built page.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -67,6 +68,26 @@ async function scan(target, folder, seed) {
     return canvas.toDataURL('image/png').split(',')[1];
   }, seed);
   return { name: `generated-${seed}.png`, mimeType: 'image/png', buffer: Buffer.from(base64, 'base64') };
+}
+
+/**
+ * ``file`` (a scan) as a 12-bit MR DICOM with its own window, written by pydicom in the
+ * project's virtualenv with the test suite's DICOM helper: what a scanner would export.
+ */
+function asDicom(file) {
+  const python = join(REPO, '.venv', 'bin', 'python');
+  const script = [
+    'import io, sys',
+    `sys.path.insert(0, ${JSON.stringify(join(REPO, 'tests'))})`,
+    'import numpy as np',
+    'from PIL import Image',
+    'from dicom_helpers import make_dicom',
+    'grey = np.asarray(Image.open(io.BytesIO(sys.stdin.buffer.read())).convert("L"))',
+    'data = make_dicom(grey.astype(np.uint16) * 16 + 8, bits_stored=12, window=(2048.0, 4096.0))',
+    'sys.stdout.buffer.write(data)',
+  ].join('\n');
+  const buffer = execFileSync(python, ['-c', script], { input: file.buffer });
+  return { name: file.name.replace(/\.\w+$/, '.dcm'), mimeType: 'application/dicom', buffer };
 }
 
 const fileInput = (target) => target.getByLabel('Choose MRI image');
@@ -231,6 +252,30 @@ test('the session history flips back to an earlier scan', async () => {
   assert.equal(await resultClass(page).textContent(), first);
   await page.keyboard.press('ArrowLeft');
   assert.equal(await thumbs.nth(0).getAttribute('aria-current'), 'true');
+});
+
+test('a DICOM file is classified like its JPEG, with what was decoded', async () => {
+  const jpeg = await scan(page, 'meningioma', 2);
+  const form = new FormData();
+  form.append('file', new Blob([jpeg.buffer]), jpeg.name);
+  const direct = await (await fetch(`${server.url}/api/classify`, { method: 'POST', body: form })).json();
+  const file = asDicom(jpeg);
+  assert.deepEqual([...file.buffer.subarray(128, 132)], [...Buffer.from('DICM')]);
+  await fileInput(page).setInputFiles(file);
+  // only a DICOM answer has the facts list, so its appearance is this answer arriving
+  const facts = page.locator('dl.facts');
+  await facts.waitFor({ timeout: 120_000 });
+  const predicted = (await resultClass(page).textContent()).trim();
+  assert.equal(predicted, direct.prediction.class, `the JPEG was ${direct.prediction.class}`);
+  console.log(`# ${file.name}: ${predicted}`);
+  const text = await facts.textContent();
+  for (const fact of ['MR', '12 bits', 'centre 2048, width 4096 (from the file)']) {
+    assert.ok(text.includes(fact), `${fact} not in ${text}`);
+  }
+  await original(page).waitFor({ state: 'attached' });
+  const size = await heatmap(page).evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+  assert.ok(size[0] >= 224 || size[1] >= 224, `heatmap ${size}`);
+  await page.screenshot({ path: join(SHOTS, 'desktop-dicom.png'), fullPage: true });
 });
 
 test('phone width (375 px): everything fits and works', async () => {

@@ -24,6 +24,21 @@ export interface OodVerdict {
   reasons: string[];
 }
 
+/** Non-identifying facts of a DICOM upload (README, "DICOM"); never patient data. */
+export interface DicomInfo {
+  modality: string | null;
+  rows: number;
+  columns: number;
+  bits_stored: number;
+  photometric_interpretation: string;
+  number_of_frames: number;
+  frame: number;
+  window: { center: number | null; width: number | null; source: string } | null;
+  transfer_syntax: string;
+  /** Present when the modality is not MR (or not stated). */
+  warning?: string;
+}
+
 export interface ClassifyResponse {
   success: true;
   prediction: Prediction;
@@ -32,6 +47,8 @@ export interface ClassifyResponse {
   timestamp: string;
   /** Sent by this service on every answer; optional so that other servers of the spec work. */
   ood?: OodVerdict;
+  /** Only for DICOM uploads. */
+  dicom?: DicomInfo;
 }
 
 export interface ApiErrorBody {

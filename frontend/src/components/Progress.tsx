@@ -1,3 +1,5 @@
+import { fileExtension } from '../validation';
+
 interface Props {
   previewUrl: string;
   fileName: string;
@@ -9,9 +11,15 @@ interface Props {
 export function Progress({ previewUrl, fileName, uploaded }: Props) {
   const uploading = uploaded < 1;
   const label = uploading ? `Uploading ${Math.round(uploaded * 100)}%` : 'Analysing with the model…';
+  // Browsers cannot draw DICOM: the service decodes it, and its picture comes with the answer
+  const dicom = ['dcm', 'dicom'].includes(fileExtension(fileName));
   return (
     <div className="progress">
-      <img className="progress__preview" src={previewUrl} alt={`Preview of ${fileName}`} />
+      {dicom ? (
+        <p className="progress__placeholder">DICOM file: the picture appears once the service has decoded it.</p>
+      ) : (
+        <img className="progress__preview" src={previewUrl} alt={`Preview of ${fileName}`} />
+      )}
       <div className="progress__panel">
         <p className="progress__label">{label}</p>
         <div

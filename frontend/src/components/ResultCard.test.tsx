@@ -63,3 +63,48 @@ describe('ResultCard', () => {
     expect(screen.queryByRole('alert')).not.toBeInTheDocument();
   });
 });
+
+describe('ResultCard with a DICOM answer', () => {
+  const dicom = {
+    modality: 'MR',
+    rows: 256,
+    columns: 240,
+    bits_stored: 12,
+    photometric_interpretation: 'MONOCHROME2',
+    number_of_frames: 5,
+    frame: 2,
+    window: { center: 600, width: 1200, source: 'file' },
+    transfer_syntax: 'Explicit VR Little Endian',
+  };
+
+  it('lists what was decoded and how', () => {
+    const { container } = render(<ResultCard result={{ ...makeResult(), dicom }} fileName="series.dcm" />);
+    expect(screen.getByRole('heading', { level: 3, name: 'DICOM' })).toBeInTheDocument();
+    const facts = container.querySelector<HTMLElement>('dl.facts')!;
+    expect(within(facts).getByText('MR')).toBeInTheDocument();
+    expect(within(facts).getByText('240 × 256 px, 12 bits')).toBeInTheDocument();
+    expect(within(facts).getByText('3 of 5')).toBeInTheDocument();
+    expect(within(facts).getByText('centre 600, width 1200 (from the file)')).toBeInTheDocument();
+    expect(within(facts).getByText('MONOCHROME2, Explicit VR Little Endian')).toBeInTheDocument();
+  });
+
+  it("says so when the window came from the image's own values, and shows the warning", () => {
+    const ct = {
+      ...dicom,
+      modality: 'CT',
+      number_of_frames: 1,
+      frame: 0,
+      window: { center: null, width: null, source: 'voi_lut' },
+      warning: 'modality CT is not MR: this model was trained on MRI only',
+    };
+    render(<ResultCard result={{ ...makeResult(), dicom: ct }} fileName="ct.dcm" />);
+    expect(screen.getByText("the file's VOI LUT")).toBeInTheDocument();
+    expect(screen.queryByText('Frame')).not.toBeInTheDocument();
+    expect(screen.getByText(/modality CT is not MR/)).toBeInTheDocument();
+  });
+
+  it('shows no DICOM section for other images', () => {
+    render(<ResultCard result={makeResult()} fileName="scan.png" />);
+    expect(screen.queryByRole('heading', { name: 'DICOM' })).not.toBeInTheDocument();
+  });
+});

@@ -1,5 +1,5 @@
 import { useId } from 'react';
-import type { ClassifyResponse } from '../types';
+import type { ClassifyResponse, DicomInfo } from '../types';
 
 interface Props {
   result: ClassifyResponse;
@@ -11,6 +11,35 @@ export const LOW_CONFIDENCE = 60;
 
 export function formatPercent(value: number): string {
   return `${value.toFixed(1)}%`;
+}
+
+const WINDOW_SOURCES: Record<string, string> = {
+  file: 'from the file',
+  voi_lut: "the file's VOI LUT",
+  fallback: "from the image's own values",
+};
+
+/** One line per fact a reader of the scan wants to check: what was decoded and how. */
+export function dicomFacts(dicom: DicomInfo): [string, string][] {
+  const facts: [string, string][] = [
+    ['Modality', dicom.modality ?? 'not stated'],
+    ['Size', `${dicom.columns} × ${dicom.rows} px, ${dicom.bits_stored} bits`],
+  ];
+  if (dicom.number_of_frames > 1) {
+    facts.push(['Frame', `${dicom.frame + 1} of ${dicom.number_of_frames}`]);
+  }
+  const { window } = dicom;
+  if (window) {
+    const source = WINDOW_SOURCES[window.source] ?? window.source;
+    facts.push([
+      'Window',
+      window.center === null || window.width === null
+        ? source
+        : `centre ${window.center}, width ${window.width} (${source})`,
+    ]);
+  }
+  facts.push(['Encoding', `${dicom.photometric_interpretation}, ${dicom.transfer_syntax}`]);
+  return facts;
 }
 
 export function ResultCard({ result, fileName }: Props) {
@@ -59,6 +88,20 @@ export function ResultCard({ result, fileName }: Props) {
           );
         })}
       </ul>
+      {result.dicom ? (
+        <>
+          <h3 className="result__subhead">DICOM</h3>
+          {result.dicom.warning ? <p className="result__caution">{result.dicom.warning}</p> : null}
+          <dl className="facts">
+            {dicomFacts(result.dicom).map(([term, value]) => (
+              <div key={term} className="facts__row">
+                <dt>{term}</dt>
+                <dd>{value}</dd>
+              </div>
+            ))}
+          </dl>
+        </>
+      ) : null}
       <p className="result__meta">
         <span className="result__file" title={fileName}>
           {fileName}
