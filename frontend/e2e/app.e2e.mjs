@@ -91,6 +91,8 @@ function asDicom(file) {
 }
 
 const fileInput = (target) => target.getByLabel('Choose MRI image');
+// the error message, not the not-a-brain-MRI caution a flagged answer carries (also an alert)
+const errorAlert = (target) => target.locator('div.alert[role=alert]');
 const resultClass = (target) => target.locator('.result__class');
 const heatmap = (target) => target.locator('img.viewer__img--heatmap');
 const original = (target) => target.locator('img.viewer__img--original');
@@ -112,7 +114,14 @@ async function waitForResult(target, previous = null) {
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install chromium (make frontend-test does)`);
-  server = await startServer();
+  if (existsSync(join(DATA, 'Testing'))) {
+    server = await startServer();
+  } else {
+    // Without the dataset, pictures drawn in the page stand in for scans; the default
+    // policy would rightly refuse them as not a brain MRI, so they are answered and flagged.
+    console.log(`# no dataset at ${DATA}: drawn pictures instead of scans, OOD_POLICY=warn`);
+    server = await startServer({ settings: { OOD_POLICY: 'warn' } });
+  }
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
@@ -217,7 +226,7 @@ test('a text file named .jpg gets the INVALID_IMAGE sentence', async () => {
     mimeType: 'image/jpeg',
     buffer: Buffer.from('These are notes, not a picture.\n'),
   });
-  const alert = page.getByRole('alert');
+  const alert = errorAlert(page);
   await alert.waitFor();
   const text = await alert.textContent();
   assert.ok(text.includes(INVALID_IMAGE_SENTENCE), text);
@@ -231,11 +240,11 @@ test('a file type the API refuses is stopped in the browser', async () => {
   const onRequest = (request) => request.url().includes('/api/classify') && sent.push(request.url());
   page.on('request', onRequest);
   await fileInput(page).setInputFiles({ name: 'report.txt', mimeType: 'text/plain', buffer: Buffer.from('x') });
-  await page.getByRole('alert').filter({ hasText: TYPE_MESSAGE }).waitFor();
+  await errorAlert(page).filter({ hasText: TYPE_MESSAGE }).waitFor();
   page.off('request', onRequest);
   assert.deepEqual(sent, []);
   await page.getByRole('button', { name: 'Dismiss message' }).click();
-  assert.equal(await page.getByRole('alert').count(), 0);
+  assert.equal(await errorAlert(page).count(), 0);
 });
 
 test('the session history flips back to an earlier scan', async () => {

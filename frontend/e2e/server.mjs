@@ -23,8 +23,11 @@ function freePort() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Start the server and wait until /api/health answers; `stop()` ends it. */
-export async function startServer({ timeoutMs = 240_000 } = {}) {
+/**
+ * Start the server and wait until /api/health answers; `stop()` ends it. `settings` are
+ * extra environment settings of the server (e.g. OOD_POLICY).
+ */
+export async function startServer({ timeoutMs = 240_000, settings = {} } = {}) {
   const bin = process.env.BRAINTUMOR_BIN ?? join(REPO, '.venv', 'bin', 'braintumor');
   if (!existsSync(bin)) throw new Error(`${bin} not found: run \`make test\` (or \`make run\`) once to create .venv`);
   if (!existsSync(join(FRONTEND, 'dist', 'index.html'))) {
@@ -37,6 +40,8 @@ export async function startServer({ timeoutMs = 240_000 } = {}) {
   delete env.MODEL_PATH;
   delete env.FRONTEND_DIST;
   if (process.env.E2E_MODEL_PATH) env.MODEL_PATH = process.env.E2E_MODEL_PATH;
+  delete env.OOD_POLICY;
+  Object.assign(env, settings);
 
   const child = spawn(bin, ['serve'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
