@@ -2,7 +2,7 @@
 // (`braintumor serve`, gunicorn, the default model) serving the built page.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -217,7 +217,11 @@ test('the overlay downloads as a PNG', async () => {
   assert.match(download.suggestedFilename(), /-gradcam-overlay\.png$/);
   const saved = join(tmpdir(), `braintumor-e2e-${process.pid}.png`);
   await download.saveAs(saved);
-  assert.deepEqual([...readFileSync(saved).subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
+  try {
+    assert.deepEqual([...readFileSync(saved).subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
+  } finally {
+    rmSync(saved, { force: true });
+  }
 });
 
 test('a text file named .jpg gets the INVALID_IMAGE sentence', async () => {
