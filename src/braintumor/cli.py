@@ -145,6 +145,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_refit_arguments(p: argparse.ArgumentParser, run_dir_required: bool) -> None:
+    """What fit-ood and fit-memory share: the model to refit, its training data and run."""
+    p.add_argument("--model", default="models/braintumor-cnn.keras")
+    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
+    p.add_argument("--run-dir", required=run_dir_required, default=None,
+                   help="the training run folder: its split.json gives the train/val lists")
+    p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
+    p.add_argument("--cache-dir", default=".cache")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="braintumor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,24 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit-ood", help="fit the not-a-brain-MRI statistics of a model on its "
                                        "training split and store them in its metadata")
-    p.add_argument("--model", default="models/braintumor-cnn.keras")
-    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
-    p.add_argument("--run-dir", default=None,
-                   help="the training run folder: its split.json gives the train/val lists")
-    p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
+    _add_refit_arguments(p, run_dir_required=False)
     p.add_argument("--quantile", type=float, default=0.995,
                    help="share of validation scans under the threshold (default 0.995)")
-    p.add_argument("--cache-dir", default=".cache")
     p.set_defaults(func=_cmd_fit_ood)
 
     p = sub.add_parser("fit-memory", help="give a model its nearest-neighbour memory of the "
                                           "Training scans (vote settings chosen on validation)")
-    p.add_argument("--model", default="models/braintumor-cnn.keras")
-    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
-    p.add_argument("--run-dir", required=True,
-                   help="the training run folder: its split.json gives the train/val lists")
-    p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
-    p.add_argument("--cache-dir", default=".cache")
+    _add_refit_arguments(p, run_dir_required=True)
     p.set_defaults(func=_cmd_fit_memory)
 
     p = sub.add_parser("info", help="print the settings and the model's metadata")
