@@ -474,3 +474,27 @@ def test_softmax_rows_sum_to_one_and_survive_large_logits() -> None:
     # a higher temperature flattens, a lower one sharpens
     assert softmax(logits, 7.0).max(1).mean() < softmax(logits).max(1).mean()
     assert softmax(logits, 0.1).max(1).mean() > softmax(logits).max(1).mean()
+
+
+def test_cli_fit_memory_refits_a_saved_model_from_its_run(trained, tmp_path, capsys) -> None:
+    """`braintumor fit-memory` gives a copy a memory chosen on the run's validation split,
+    with and without mirror images, and leaves the original file as it was."""
+    from braintumor.cli import main
+    from braintumor.config import Settings
+    from braintumor.model import load_model
+    from braintumor.model.metadata import read_metadata
+
+    original = trained.out.read_bytes()
+    out = tmp_path / "refit.keras"
+    code = main(["fit-memory", "--model", str(trained.out), "--data", str(trained.data),
+                 "--run-dir", str(trained.run_dir), "--out", str(out), "--cache-dir", ""])
+    assert code == 0
+    assert trained.out.read_bytes() == original
+    memory = read_metadata(out)[0]["memory"]
+    assert memory["size"] == len(trained.images)
+    assert len(memory["grid"]) == 54 and {row["flip"] for row in memory["grid"]} == {False, True}
+    best = max(row["accuracy"] for row in memory["grid"])
+    assert memory["validation_accuracy"] == pytest.approx(best, abs=1e-5)
+    loaded = load_model(Settings(MODEL_PATH=out))
+    assert loaded.memory is not None and loaded.memory.flip == memory["flip"]
+    assert capsys.readouterr().out.strip()  # the command answers with what it fitted
