@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BRAINTUMOR_DATA", REPO.parent / "shared/datasets/brain-tumor-mri"))
 BATCH = 64
@@ -45,35 +43,27 @@ def list_files(root: Path, limit: int | None) -> list[Path]:
 
 
 def plain_loop(files: list[Path], settings) -> tuple[float, float, int]:
-    """(model load s, classify s, images classified) in this process, no Spark."""
+    """(model load s, classify s, images classified) in this process, no Spark: the API's
+    Classifier.assess over batches of decoded files, as the Spark job runs it."""
+    from braintumor.classify import Classifier
     from braintumor.decoding import decode_image
     from braintumor.errors import InvalidImageError
     from braintumor.model import load_model
-    from braintumor.ood.detector import OodDetector
-    from braintumor.preprocessing import canonical_pixels, to_model_input
 
     started = time.perf_counter()
-    model = load_model(settings)
-    detector = OodDetector.for_model(model, settings.OOD_POLICY, settings.OOD_THRESHOLD)
+    classifier = Classifier(load_model(settings), settings)
     loaded = time.perf_counter()
     done = 0
     for start in range(0, len(files), BATCH):
-        pixels, found = [], []
+        decoded = []
         for path in files[start:start + BATCH]:
             try:
-                decoded = decode_image(path.read_bytes())
+                decoded.append(decode_image(path.read_bytes()))
             except InvalidImageError:
                 continue
-            reasons = detector.check_input(decoded)
-            if reasons and detector.rejects:
-                continue
-            pixels.append(canonical_pixels(decoded, model.input_spec.size))
-            found.append(reasons)
-        if pixels:
-            _, probs, features = model.predict_features(
-                to_model_input(np.stack(pixels), model.input_spec))
-            for i, reasons in enumerate(found):
-                done += not detector.decide(reasons, probs[i], features[i], pixels[i]).flagged
+        if decoded:
+            done += sum(not a.refused and a.error is None
+                        for a in classifier.assess(decoded, explain=False))
     return loaded - started, time.perf_counter() - loaded, done
 
 

@@ -101,6 +101,22 @@ class ClassificationResult:
         return body
 
 
+@dataclass(frozen=True)
+class Assessment:
+    """One image after the not-a-brain-MRI checks and, unless they refused it, the model."""
+
+    #: The not-a-brain-MRI decision; None when the model pass failed (see ``error``).
+    ood: OodDecision | None
+    #: True when the policy refuses the image (OOD_POLICY=reject and flagged): no diagnosis.
+    refused: bool = False
+    #: Calibrated probabilities; None when the image never reached the model.
+    probabilities: np.ndarray | None = None
+    #: Grad-CAM map at the feature map's resolution, when the batch was explained.
+    cam: np.ndarray | None = None
+    #: Why the model could not answer (its batch failed); raise it or report it.
+    error: ClassificationError | None = None
+
+
 def not_brain_mri(decision: OodDecision) -> NotBrainMRIError:
     """The error a refused image raises: what was found, and that no diagnosis was made."""
     return NotBrainMRIError(
@@ -128,30 +144,64 @@ class Classifier:
         decoded = decode_image(data, max_pixels=self.settings.MAX_IMAGE_PIXELS, frame=frame)
         return self.classify_decoded(decoded, started)
 
+    def assess(self, decoded: list[DecodedImage], explain: bool = True) -> list[Assessment]:
+        """The checks and one model pass for a batch of decoded images, in their order.
+
+        The one path from a decoded image to a decision that the API, the CLI and the
+        Spark jobs share. The input checks run first, so under OOD_POLICY=reject a blank
+        or coloured picture costs no inference; the rest go through the model together
+        (``explain``: with Grad-CAM maps) and get the full decision. A failing model pass
+        does not raise: every image of it carries the :class:`ClassificationError`.
+        """
+        found = [self.ood.check_input(image) for image in decoded]
+        assessed: list[Assessment | None] = [None] * len(decoded)
+        ready = []
+        for i, reasons in enumerate(found):
+            if reasons and self.ood.rejects:  # refused without asking the model
+                assessed[i] = Assessment(self.ood.refused_before_model(reasons), refused=True)
+            else:
+                ready.append(i)
+        if ready:
+            spec = self.model.input_spec
+            pixels = np.stack([canonical_pixels(decoded[i], spec.size) for i in ready])
+            x = to_model_input(pixels, spec)
+            try:
+                if explain:
+                    explanation = self.model.explain(x)
+                    probs, cams = explanation.probabilities, explanation.cam
+                    features = explanation.features
+                else:
+                    _, probs, features = self.model.predict_features(x)
+                    cams = None
+            except Exception as exc:  # TensorFlow errors are not ours to expose
+                error = ClassificationError(f"Model inference failed ({type(exc).__name__})")
+                error.__cause__ = exc
+                for i in ready:
+                    assessed[i] = Assessment(None, error=error)
+                return assessed  # type: ignore[return-value]
+            decisions = self.ood.decide_batch([found[i] for i in ready], probs, features,
+                                              pixels)
+            for j, (i, decision) in enumerate(zip(ready, decisions, strict=True)):
+                assessed[i] = Assessment(decision, decision.flagged and self.ood.rejects,
+                                         probs[j], None if cams is None else cams[j])
+        return assessed  # type: ignore[return-value]
+
     def classify_decoded(self, decoded: DecodedImage,
                          started: float | None = None) -> ClassificationResult:
         started = time.perf_counter() if started is None else started
-        found = self.ood.check_input(decoded)
-        if found and self.ood.rejects:  # refused without asking the model
-            raise not_brain_mri(self.ood.refused_before_model(found))
-        pixels = canonical_pixels(decoded, self.model.input_spec.size)
-        x = to_model_input(pixels, self.model.input_spec)
-        try:
-            explanation = self.model.explain(x)
-        except Exception as exc:  # TensorFlow errors are not ours to expose
-            raise ClassificationError(f"Model inference failed ({type(exc).__name__})") from exc
-        features = None if explanation.features is None else explanation.features[0]
-        ood = self.ood.decide(found, explanation.probabilities[0], features, pixels)
-        if ood.flagged and self.ood.rejects:
-            raise not_brain_mri(ood)
-        visualization = render(explanation.cam[0], decoded.rgb,
+        assessment = self.assess([decoded])[0]
+        if assessment.error is not None:
+            raise assessment.error
+        if assessment.refused:
+            raise not_brain_mri(assessment.ood)
+        visualization = render(assessment.cam, decoded.rgb,
                                self.settings.VISUALIZATION_MAX_SIZE)
         pngs = visualization.png_bytes()
         return ClassificationResult(
-            prediction=Prediction(self.class_names, explanation.probabilities[0]),
+            prediction=Prediction(self.class_names, assessment.probabilities),
             visualization=visualization,
             pngs=pngs,
             processing_time_ms=(time.perf_counter() - started) * 1000.0,
             dicom=decoded.dicom,
-            ood=ood,
+            ood=assessment.ood,
         )

@@ -23,9 +23,9 @@ check, which catches most of what these let through.
 * aspect ratio: a slice is roughly square; a strip three times longer than it is wide is
   a banner, a screenshot or a text line. Training is all 224x224, so the limit (3:1) is a
   judgement, not a measurement, and leaves 2:1 pictures alone.
-* modality: a DICOM file says what it is. When the decoder exposes the DICOM attributes
-  (``decoded.dicom``), a modality other than MR is refused. Read defensively: decoding
-  owns that attribute and an image without it is simply not checked.
+* modality: a DICOM file says what it is (``decoded.dicom.modality``); a modality other
+  than MR is refused. An image that is not DICOM, or a file that states none, is not
+  checked.
 """
 
 from __future__ import annotations
@@ -123,17 +123,10 @@ def autocorrelation(pixels: np.ndarray) -> float:
 
 
 def dicom_modality(decoded: object) -> str | None:
-    """The DICOM Modality (``"MR"``, ``"CT"``...) when the decoder exposes one, else None."""
-    dicom = getattr(decoded, "dicom", None)
-    if dicom is None:
-        return None
-    for name in ("modality", "Modality"):
-        value = getattr(dicom, name, None)
-        if value is None and isinstance(dicom, dict):
-            value = dicom.get(name)
-        if value:
-            return str(value).strip() or None
-    return None
+    """The DICOM Modality (``"MR"``, ``"CT"``...) of a decoded DICOM file, else None."""
+    dicom = getattr(decoded, "dicom", None)  # braintumor.decoding.DecodedImage.dicom
+    modality = getattr(dicom, "modality", None)
+    return str(modality).strip() or None if modality else None
 
 
 def grey_spread(grey: Image.Image) -> float:

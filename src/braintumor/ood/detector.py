@@ -148,18 +148,36 @@ class OodDetector:
         ``features`` is the image's penultimate feature vector and ``pixels`` its canonical
         uint8 pixels (H, W); either may be None, which skips its distance.
         """
-        if not self.enabled:
-            return DISABLED
-        reasons = list(input_reasons)
-        parts = self.component_scores(
+        return self.decide_batch(
+            [input_reasons], np.asarray(probabilities)[None],
             None if features is None else np.asarray(features)[None],
-            None if pixels is None else np.asarray(pixels)[None])
-        score = max((float(v[0]) for v in parts.values()), default=None)
+            None if pixels is None else np.asarray(pixels)[None])[0]
+
+    def decide_batch(self, input_reasons: list[list[str]], probabilities: np.ndarray,
+                     features: np.ndarray | None = None, pixels: np.ndarray | None = None,
+                     parts: dict[str, np.ndarray] | None = None) -> list[OodDecision]:
+        """:meth:`decide` for a batch: the distances are one matrix product per fit.
+
+        ``parts`` are the batch's :meth:`component_scores` when the caller has them
+        already (the evaluation keeps them); otherwise they are computed here.
+        """
+        if not self.enabled:
+            return [DISABLED] * len(input_reasons)
+        if parts is None:
+            parts = self.component_scores(features, pixels)
+        return [self._decision(reasons, probabilities[i],
+                               {name: float(values[i]) for name, values in parts.items()})
+                for i, reasons in enumerate(input_reasons)]
+
+    def _decision(self, input_reasons: list[str], probabilities: np.ndarray,
+                  parts: dict[str, float]) -> OodDecision:
+        reasons = list(input_reasons)
+        score = max(parts.values(), default=None)
         if score is not None and self.threshold is not None and not score <= self.threshold:
             for name, value in parts.items():
-                if not float(value[0]) <= self.threshold:
+                if not value <= self.threshold:
                     reasons.append(f"{_DISTANCE_REASONS.get(name, name)} (score "
-                                   f"{float(value[0]):.2f}, limit {self.threshold:.2f})")
+                                   f"{value:.2f}, limit {self.threshold:.2f})")
         confidence = float(np.max(probabilities))
         if self.min_confidence is not None and confidence < self.min_confidence:
             reasons.append(f"the model cannot tell what it is (top probability "

@@ -71,8 +71,10 @@ def score_images(model, detector: OodDetector, images: Iterable[tuple[str, str, 
         scores.score_seconds += time.perf_counter() - started
         nan = np.full(len(batch), np.nan)
         distances = np.max(list(parts.values()), axis=0) if parts else nan
-        for i, (source, name, _, failed) in enumerate(batch):
-            decision = detector.decide(list(failed.values()), probs[i], features[i], pixels[i])
+        decisions = detector.decide_batch([list(failed.values()) for *_, failed in batch],
+                                          probs, parts=parts)
+        for i, ((source, name, _, failed), decision) in enumerate(zip(batch, decisions,
+                                                                      strict=True)):
             scores.sources.append(source)
             scores.names.append(name)
             scores.failed_checks.append(sorted(failed))

@@ -5,8 +5,9 @@ The model file is shipped to the executors with ``SparkContext.addFile`` (a loca
 Python workers between tasks, and :data:`_MODELS` keeps the loaded model there, so a job
 over thousands of images pays the TensorFlow start-up and the model load once per worker,
 not per batch. Each Arrow batch of encoded images is decoded and preprocessed by the
-package's canonical functions and scored with one :meth:`LoadedModel.predict` call; the
-probabilities are the calibrated ones the API returns (as fractions, not percentages).
+package's canonical functions and checked and scored by the API's own
+:meth:`braintumor.classify.Classifier.assess`, one model pass per batch; the probabilities
+are the calibrated ones the API returns (as fractions, not percentages).
 
 With ``heatmaps``, :meth:`LoadedModel.explain` scores the batch instead (same
 probabilities, plus the Grad-CAM maps) and the overlays are written as PNGs into that
@@ -37,16 +38,17 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
+    from braintumor.classify import Classifier
     from braintumor.model.loaded import LoadedModel
-    from braintumor.ood.detector import OodDetector
 
 log = logging.getLogger(__name__)
 
 #: Loaded models of this Python worker, keyed by the model file's local path.
 _MODELS: dict[str, LoadedModel] = {}
-#: Their OOD detectors, built once too (the scorer factors a 256 x 256 matrix), keyed by
-#: path and the OOD settings (a worker may serve jobs with other settings).
-_DETECTORS: dict[tuple, OodDetector] = {}
+#: Their classifiers (the model and its OOD detector, whose scorer factors a 256 x 256
+#: matrix), built once too, keyed by path and the OOD settings (a worker may serve jobs
+#: with other settings).
+_CLASSIFIERS: dict[tuple, Classifier] = {}
 
 #: How an image refused as not a brain MRI reads in the ``error`` column.
 NOT_BRAIN_MRI = "not a brain MRI: "
@@ -77,16 +79,17 @@ def worker_model(path: str, settings: Settings) -> LoadedModel:
     return model
 
 
-def worker_detector(path: str, model: LoadedModel, settings: Settings) -> OodDetector:
-    """The OOD detector of the model at ``path``, built once per Python worker."""
-    key = (path, settings.OOD_POLICY, settings.OOD_THRESHOLD)
-    detector = _DETECTORS.get(key)
-    if detector is None or detector.fits is not getattr(model, "ood_stats", None):
-        from braintumor.ood.detector import OodDetector
+def worker_classifier(path: str, settings: Settings) -> Classifier:
+    """The API's :class:`~braintumor.classify.Classifier` for the model at ``path``, built
+    once per Python worker and OOD settings."""
+    from braintumor.classify import Classifier
 
-        detector = _DETECTORS[key] = OodDetector.for_model(
-            model, settings.OOD_POLICY, settings.OOD_THRESHOLD)
-    return detector
+    model = worker_model(path, settings)
+    key = (path, settings.OOD_POLICY, settings.OOD_THRESHOLD)
+    classifier = _CLASSIFIERS.get(key)
+    if classifier is None or classifier.model is not model:
+        classifier = _CLASSIFIERS[key] = Classifier(model, settings)
+    return classifier
 
 
 def _heatmap_name(path: str, digest: str) -> str:
@@ -104,73 +107,51 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
     from braintumor.decoding import decode_image
     from braintumor.errors import BrainTumorError
     from braintumor.explain.render import encode_png, render
-    from braintumor.preprocessing import canonical_pixels, to_model_input
 
-    local = SparkFiles.get(model_file)
-    model = worker_model(local, settings)
-    detector = worker_detector(local, model, settings)
+    classifier = worker_classifier(SparkFiles.get(model_file), settings)
     names = settings.class_list
     columns = ["path", "class", "class_id", *map(probability_column, names), "confidence",
                "ood_flagged", "ood_score", "model_version", "heatmap", "error"]
-    version = model.metadata.version or Path(model_file).stem
+    version = classifier.model.metadata.version or Path(model_file).stem
     if heatmap_dir:
         os.makedirs(heatmap_dir, exist_ok=True)
     for batch in batches:
         rows: list[dict] = []
-        # (row, decoded image, content, input-check reasons)
-        ready: list[tuple[dict, object, bytes, list[str]]] = []
-        pixels = []
+        decoded: list[tuple[dict, object, bytes]] = []  # (row, decoded image, content)
         for path, content in zip(batch["path"], batch["content"], strict=True):
             row = dict.fromkeys(columns)
             row.update(path=path, model_version=version)
             rows.append(row)
             data = bytes(content) if content is not None else b""
             try:
-                decoded = decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
-                found = detector.check_input(decoded)
-                if found and detector.rejects:  # refused before the model, as in the API
-                    row.update(ood_flagged=True, error=NOT_BRAIN_MRI + "; ".join(found))
-                    continue
-                pixels.append(canonical_pixels(decoded, model.input_spec.size))
+                decoded.append((row, decode_image(data, max_pixels=settings.MAX_IMAGE_PIXELS),
+                                data))
             except BrainTumorError as exc:
                 row["error"] = exc.message
-                continue
             except Exception as exc:  # one broken file must not fail the job
                 row["error"] = f"{type(exc).__name__}: {exc}"
+        # the API's checks and one model pass for the whole batch (as in the API)
+        assessed = classifier.assess([image for _, image, _ in decoded],
+                                     explain=bool(heatmap_dir)) if decoded else []
+        for (row, image, data), assessment in zip(decoded, assessed, strict=True):
+            if assessment.error is not None:  # the batch's model pass failed
+                row["error"] = assessment.error.message
                 continue
-            ready.append((row, decoded, data, found))
-        if ready:
-            x = to_model_input(np.stack(pixels), model.input_spec)
-            try:
-                if heatmap_dir:
-                    explanation = model.explain(x)
-                    probs, cams = explanation.probabilities, explanation.cam
-                    features = explanation.features
-                else:
-                    _, probs, features = model.predict_features(x)
-                    cams = None
-            except Exception as exc:  # inference failure: every row of the batch says so
-                for row, _, _, _ in ready:
-                    row["error"] = f"Model inference failed ({type(exc).__name__})"
-                ready, probs, cams, features = [], None, None, None
-            for i, (row, decoded, data, found) in enumerate(ready):
-                decision = detector.decide(found, probs[i], features[i], pixels[i])
-                row.update(ood_flagged=decision.flagged, ood_score=decision.score)
-                if decision.flagged and detector.rejects:
-                    row["error"] = NOT_BRAIN_MRI + decision.sentence()
-                    continue
-                p = np.asarray(probs[i], dtype=np.float64)
-                top = int(np.argmax(p))
-                row.update({probability_column(n): float(v) for n, v in zip(names, p,
-                                                                            strict=True)})
-                row.update({"class": names[top], "class_id": top, "confidence": float(p[top])})
-                if cams is not None and heatmap_dir:
-                    picture = render(cams[i], decoded.rgb, settings.VISUALIZATION_MAX_SIZE)
-                    digest = hashlib.sha256(data).hexdigest()
-                    target = os.path.join(heatmap_dir, _heatmap_name(row["path"], digest))
-                    with open(target, "wb") as handle:
-                        handle.write(encode_png(picture.heatmap_overlay))
-                    row["heatmap"] = target
+            row.update(ood_flagged=assessment.ood.flagged, ood_score=assessment.ood.score)
+            if assessment.refused:
+                row["error"] = NOT_BRAIN_MRI + assessment.ood.sentence()
+                continue
+            p = np.asarray(assessment.probabilities, dtype=np.float64)
+            top = int(np.argmax(p))
+            row.update({probability_column(n): float(v) for n, v in zip(names, p, strict=True)})
+            row.update({"class": names[top], "class_id": top, "confidence": float(p[top])})
+            if assessment.cam is not None and heatmap_dir:
+                picture = render(assessment.cam, image.rgb, settings.VISUALIZATION_MAX_SIZE)
+                digest = hashlib.sha256(data).hexdigest()
+                target = os.path.join(heatmap_dir, _heatmap_name(row["path"], digest))
+                with open(target, "wb") as handle:
+                    handle.write(encode_png(picture.heatmap_overlay))
+                row["heatmap"] = target
         frame = pd.DataFrame(rows, columns=columns)
         frame["class_id"] = frame["class_id"].astype("Int32")
         frame["ood_flagged"] = frame["ood_flagged"].astype("boolean")

@@ -52,8 +52,9 @@ def read_images(spark: SparkSession, inputs: str | list[str],
     core, more only when a partition would exceed :data:`MAX_FILES_PER_PARTITION` files.
     Every task costs a fixed amount on top of its rows (hand-off to a Python worker,
     Arrow stream set-up, a first model call for each new batch size): on local[2] over
-    the 1,311 Testing scans, 11 partitions of about 128 files ran at 290 images/s, 4 of
-    330 at 420/s. ``partitions`` forces a number instead (with a shuffle).
+    the 1,311 Testing scans with a one-pass model, 11 partitions of about 128 files ran
+    at 290 images/s, 4 of 330 at 420/s. ``partitions`` forces a number instead (with a
+    shuffle).
     """
     import math
 
