@@ -83,10 +83,6 @@ def sidecar_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
 
-def ood_sidecar_path(model_path: Path) -> Path:
-    return entry_sidecar_path(model_path, OOD_ARCHIVE_ENTRY)
-
-
 def entry_sidecar_path(model_path: Path, entry: str) -> Path:
     """Where an archive entry lives beside a non-``.keras`` model: ``braintumor-ood.npz``
     of ``m.h5`` is ``m.ood.npz``."""
@@ -132,18 +128,17 @@ def read_ood_arrays(model_path: Path) -> bytes | None:
     return read_archive_entry(model_path, OOD_ARCHIVE_ENTRY)
 
 
-def replace_metadata(model_path: Path, metadata: ModelMetadata, ood_arrays: bytes | None,
-                     out: Path | None = None, entries: dict[str, bytes] | None = None
-                     ) -> Path:
-    """Write ``metadata`` (and the OOD arrays) into ``out`` (default: the model, in place).
+def replace_metadata(model_path: Path, metadata: ModelMetadata, out: Path | None = None,
+                     entries: dict[str, bytes] | None = None) -> Path:
+    """Write ``metadata`` into ``out`` (default: the model, in place), with ``entries``.
 
-    A zip entry cannot be replaced in place, so a ``.keras`` archive is copied entry by
-    entry, without the entries being replaced, into a temporary file next to the target,
-    which then replaces the target in one rename: a crash leaves the old file intact.
-    ``entries`` sets further archive entries (the nearest-neighbour memory); entries not
-    named are kept. Another model type gets sidecars (``<out>.json``, ``<out>.ood.npz``,
-    ...; ``out`` then names where the model is, and the model file itself is copied there
-    when it differs).
+    ``entries`` sets archive entries of ours by name (the OOD statistics' arrays, the
+    nearest-neighbour memory); entries not named are kept as they are. A zip entry cannot
+    be replaced in place, so a ``.keras`` archive is copied entry by entry, without the
+    entries being replaced, into a temporary file next to the target, which then replaces
+    the target in one rename: a crash leaves the old file intact. Another model type gets
+    sidecars (``<out>.json``, ``<out>.ood.npz``, ...; ``out`` then names where the model
+    is, and the model file and its other sidecars are copied there when it differs).
     """
     import os
     import shutil
@@ -151,15 +146,15 @@ def replace_metadata(model_path: Path, metadata: ModelMetadata, ood_arrays: byte
 
     target = Path(out or model_path)
     payload = json.dumps(metadata.to_dict(), indent=2, sort_keys=True)
+    entries = entries or {}
     if model_path.suffix != ".keras":
         if target != model_path:
             shutil.copyfile(model_path, target)
+            for sidecar in model_path.parent.glob(f"{model_path.stem}.*.npz"):
+                suffix = sidecar.name[len(model_path.stem):]  # ".ood.npz", ".memory.npz"
+                shutil.copyfile(sidecar, target.with_name(target.stem + suffix))
         sidecar_path(target).write_text(payload + "\n")
-        if ood_arrays is not None:
-            ood_sidecar_path(target).write_bytes(ood_arrays)
-        else:
-            ood_sidecar_path(target).unlink(missing_ok=True)
-        for entry, data in (entries or {}).items():
+        for entry, data in entries.items():
             entry_sidecar_path(target, entry).write_bytes(data)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -168,14 +163,12 @@ def replace_metadata(model_path: Path, metadata: ModelMetadata, ood_arrays: byte
     try:
         with zipfile.ZipFile(model_path) as source, \
                 zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            replaced = {ARCHIVE_ENTRY, OOD_ARCHIVE_ENTRY, *(entries or {})}
+            replaced = {ARCHIVE_ENTRY, *entries}
             for info in source.infolist():
                 if info.filename not in replaced:
                     archive.writestr(info, source.read(info.filename))
             archive.writestr(ARCHIVE_ENTRY, payload)
-            if ood_arrays is not None:
-                archive.writestr(OOD_ARCHIVE_ENTRY, ood_arrays)
-            for entry, data in (entries or {}).items():
+            for entry, data in entries.items():
                 archive.writestr(entry, data)
         if target.exists():  # mkstemp's 0600 would hide a new model from other users
             shutil.copymode(target, temporary)

@@ -109,11 +109,12 @@ def store(model_path: Path, metadata, fits: dict[str, MahalanobisStats], descrip
     """
     import copy
 
-    from braintumor.model.metadata import replace_metadata
+    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
 
     metadata = copy.deepcopy(metadata)
     metadata.ood = description
-    target = replace_metadata(Path(model_path), metadata, pack(fits), out)
+    target = replace_metadata(Path(model_path), metadata, out,
+                              entries={OOD_ARCHIVE_ENTRY: pack(fits)})
     return target, metadata.to_dict()
 
 

@@ -77,7 +77,7 @@ def fit_memory_file(model_path: Path, data_dir: Path, run_dir: Path, out: Path |
     from braintumor.config import load_settings
     from braintumor.model.loaded import load_model
     from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
-    from braintumor.model.metadata import read_ood_arrays, replace_metadata
+    from braintumor.model.metadata import replace_metadata
     from braintumor.training.dataset import load_folder
 
     model = load_model(load_settings(), path=model_path)
@@ -88,6 +88,5 @@ def fit_memory_file(model_path: Path, data_dir: Path, run_dir: Path, out: Path |
     memory, description = fit_memory(model, images.pixels, images.labels, train_idx, val_idx)
     metadata = model.metadata
     metadata.memory = {**description, "data_fingerprint": images.fingerprint}
-    replace_metadata(model_path, metadata, read_ood_arrays(model_path), out,
-                     entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
+    replace_metadata(model_path, metadata, out, entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
     return metadata.memory

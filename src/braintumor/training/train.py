@@ -125,7 +125,7 @@ def train(config: TrainConfig) -> dict:
 
     from braintumor.model.loaded import LoadedModel
     from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
-    from braintumor.model.metadata import ModelMetadata, replace_metadata
+    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, ModelMetadata, replace_metadata
     from braintumor.ood.fit import fit_statistics
     from braintumor.ood.mahalanobis import pack
     from braintumor.training import architectures
@@ -219,8 +219,8 @@ def train(config: TrainConfig) -> dict:
     if out.exists():
         out.unlink()
     clean.save(out)
-    replace_metadata(out, metadata, pack(fits),
-                     entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
+    replace_metadata(out, metadata, entries={OOD_ARCHIVE_ENTRY: pack(fits),
+                                             MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
     log.info("saved %s: validation accuracy %.4f, temperature %.3f", out, val_acc, temperature)
     return metadata.to_dict()
 
