@@ -98,7 +98,7 @@ def ood_check_p50(model_path: Path, upload: tuple[str, bytes], runs: int = 200) 
     classifier = Classifier(load_model(settings), settings)
     model, ood = classifier.model, classifier.ood
     decoded = decode_image(upload[1])
-    pixels = canonical_pixels(decoded, model.input_spec.size)
+    pixels = canonical_pixels(decoded, model.input_spec.size, model.input_spec.framing)
     _, probabilities, features = model.predict_features(to_model_input(pixels, model.input_spec))
     times = []
     for _ in range(runs):

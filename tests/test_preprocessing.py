@@ -191,8 +191,10 @@ def test_input_spec_to_dict():
         "size": [224, 192],
         "channels": 3,
         "scaling": "caffe",
+        "framing": "stretch",
     }
-    assert InputSpec((32, 32)).to_dict() == {"size": [32, 32], "channels": 1, "scaling": "unit"}
+    assert InputSpec((32, 32)).to_dict() == {"size": [32, 32], "channels": 1, "scaling": "unit",
+                                             "framing": "stretch"}
 
 
 # --- the whole path -----------------------------------------------------------------------
@@ -218,3 +220,77 @@ def test_preprocess_bytes_applies_the_decoding_rules():
         preprocess_bytes(data, InputSpec((32, 32)), max_pixels=5_000)
     with pytest.raises(InvalidImageError):
         preprocess_bytes(b"not an image", InputSpec((32, 32)))
+
+
+# --- head framing ---------------------------------------------------------------------------
+
+
+def _head_on_canvas(canvas: tuple[int, int], box: tuple[int, int, int, int],
+                    level: int = 120) -> np.ndarray:
+    """A black canvas (W, H) with a bright noisy rectangle at box (left, top, right, bottom)."""
+    rng = np.random.default_rng(3)
+    pixels = np.zeros((canvas[1], canvas[0]), dtype=np.uint8)
+    left, top, right, bottom = box
+    pixels[top:bottom, left:right] = np.clip(
+        rng.normal(level, 20, (bottom - top, right - left)), 1, 255).astype(np.uint8)
+    return pixels
+
+
+def test_head_box_finds_the_foreground_and_ignores_a_speck() -> None:
+    from braintumor.preprocessing import head_box
+
+    pixels = _head_on_canvas((200, 160), (40, 30, 150, 120))
+    pixels[2, 195] = 255  # a burnt-in dot in a corner
+    top, bottom, left, right = head_box(pixels)
+    assert abs(top - 30) <= 2 and abs(bottom - 120) <= 2
+    assert abs(left - 40) <= 2 and abs(right - 150) <= 2
+
+
+def test_head_box_of_a_black_picture_is_the_whole_frame() -> None:
+    from braintumor.preprocessing import head_box
+
+    assert head_box(np.zeros((30, 40), np.uint8)) == (0, 30, 0, 40)
+
+
+def test_head_framing_is_independent_of_the_border_and_the_exposure() -> None:
+    """The same head with a wide black border, or darker, frames to nearly the same pixels:
+    the cues that told the collections apart are gone."""
+    head = _head_on_canvas((120, 120), (10, 10, 110, 110))
+    bordered = np.zeros((300, 260), np.uint8)
+    bordered[90:210, 70:190] = head
+    darker = (head.astype(np.float32) * 0.5).astype(np.uint8)
+    base = canonical_pixels(Image.fromarray(head), (64, 64), "head").astype(float)
+    for other in (bordered, darker):
+        framed = canonical_pixels(Image.fromarray(other), (64, 64), "head").astype(float)
+        assert np.abs(framed - base).mean() < 6
+
+
+def test_head_framing_keeps_the_aspect_ratio() -> None:
+    """A head twice as wide as tall fills the width and half the height, centred."""
+    pixels = _head_on_canvas((400, 300), (50, 100, 350, 250))
+    framed = canonical_pixels(Image.fromarray(pixels), (64, 64), "head")
+    rows = np.flatnonzero(framed.mean(axis=1) > 30)
+    cols = np.flatnonzero(framed.mean(axis=0) > 30)
+    assert 56 <= cols.size <= 64 and 26 <= rows.size <= 34
+    assert abs((rows[0] + rows[-1]) / 2 - 31.5) <= 2
+
+
+def test_head_framing_stretches_the_head_percentiles_over_the_range() -> None:
+    framed = canonical_pixels(scan_like((160, 120), seed=2), (64, 64), "head")
+    inside = framed[framed > 0]
+    assert np.percentile(inside, 99) >= 240 and framed.dtype == np.uint8
+
+
+def test_an_unknown_framing_is_refused() -> None:
+    with pytest.raises(ValueError, match="framing"):
+        InputSpec((8, 8), framing="letterbox")
+    with pytest.raises(ValueError, match="framing"):
+        canonical_pixels(scan_like(), (8, 8), "letterbox")
+
+
+def test_preprocess_applies_the_models_framing() -> None:
+    picture = scan_like((200, 100), seed=5)
+    spec = InputSpec((32, 32), framing="head")
+    np.testing.assert_array_equal(
+        preprocess(picture, spec)[0, ..., 0],
+        canonical_pixels(picture, (32, 32), "head").astype(np.float32) / 255.0)

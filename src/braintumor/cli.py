@@ -61,7 +61,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, fine_tune_epochs=args.fine_tune_epochs,
         batch_size=args.batch_size, learning_rate=args.lr, val_fraction=args.val_fraction,
         patience=args.patience, seed=args.seed, cache_dir=args.cache_dir,
-        parquet=args.parquet or "",
+        parquet=args.parquet or "", framing=args.framing, width=args.width,
+        extra_tumour=args.extra_tumour or "", extra_val_fraction=args.extra_val_fraction,
+        sources=args.sources or "", augment=args.augment,
+        label_smoothing=args.label_smoothing, ema=args.ema, memory=not args.no_memory,
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -115,7 +118,7 @@ def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
     settings = load_settings()
     counts = run_spark_job(lambda: run_preprocess(
         settings, args.input, args.output, size=args.size, overwrite=args.overwrite,
-        partitions=args.partitions))
+        partitions=args.partitions, framing=args.framing))
     print(json.dumps({"output": args.output, **counts}))
     return 0
 
@@ -195,6 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parquet", default=None,
                    help="train on the output of `braintumor spark preprocess` (any URI "
                         "Spark reads) instead of --data")
+    p.add_argument("--framing", default="stretch", choices=["stretch", "head"],
+                   help="stretch the whole picture, or crop to the head, keep the aspect "
+                        "ratio and normalise intensity inside the head")
+    p.add_argument("--width", type=int, default=32, help="compact network's first-stage width")
+    p.add_argument("--extra-tumour", default=None,
+                   help="folder of tumour slices of unknown type with groups.tsv "
+                        "(br35h-tumour), trained on with a partial label")
+    p.add_argument("--extra-val-fraction", type=float, default=0.25,
+                   help="share of the extra folder's groups held out for validation")
+    p.add_argument("--sources", default=None,
+                   help="the dataset's sources.tsv: balance the collections inside each class")
+    p.add_argument("--augment", default="basic", choices=["basic", "source-robust"])
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="momentum of an exponential moving average of the weights (0: off)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="ship the network's head alone, without the nearest-neighbour vote")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
@@ -229,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--input", required=True, help="folder URI (path, file://, hdfs://...)")
     q.add_argument("--output", required=True, help="Parquet URI to write")
     q.add_argument("--size", type=int, default=160)
+    q.add_argument("--framing", default="stretch", choices=["stretch", "head"],
+                   help="how pictures are fitted to the size: the model's InputSpec.framing")
     q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
     q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=_cmd_spark_preprocess)

@@ -11,8 +11,16 @@ RGB JPEGs while the other classes are mostly grayscale. A model that could see t
 mode would learn that shortcut, so every image is reduced to one luminance channel before
 anything else and only replicated to three channels when a model asks for three.
 
-Why a plain resize (not letterboxing): the training images were themselves resized to a
-square without keeping the aspect ratio, so stretching matches what the model was taught.
+How an image is framed travels with the model (``InputSpec.framing``):
+
+- ``stretch`` (the default, and what a user's model without metadata gets): a plain resize
+  of the whole picture to the model's size, aspect ratio not kept.
+- ``head``: the picture is cropped to the head (the box around the bright foreground),
+  padded with black to a square so the aspect ratio is kept, resized, and its intensities
+  stretched so that the 1st..99th percentiles inside the head span 0..255. This removes
+  the cues that tell the public collections apart rather than the tumours: how much black
+  border a collection leaves, whether it stretched non-square scans, and its overall
+  brightness and contrast (see the model card's "Confound").
 """
 
 from __future__ import annotations
@@ -43,18 +51,85 @@ class InputSpec:
     size: tuple[int, int]  # (height, width)
     channels: int = 1
     scaling: str = "unit"
+    framing: str = "stretch"
+
+    def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"unknown framing {self.framing!r} ({', '.join(FRAMINGS)})")
 
     def to_dict(self) -> dict[str, object]:
-        return {"size": list(self.size), "channels": self.channels, "scaling": self.scaling}
+        return {"size": list(self.size), "channels": self.channels, "scaling": self.scaling,
+                "framing": self.framing}
 
 
-def canonical_pixels(image: Image.Image | DecodedImage, size: tuple[int, int]) -> np.ndarray:
-    """Decoded image -> uint8 grey pixels of shape (height, width).
+#: How a picture is fitted to the model's input size (module docstring).
+FRAMINGS = ("stretch", "head")
+#: A pixel belongs to the head when brighter than this share of the picture's 99th percentile.
+HEAD_THRESHOLD = 0.12
+#: Share of the foreground's mass left outside the head box on each side (stray text, noise).
+HEAD_TRIM = 0.005
+#: Black margin around the head box, as a share of its longer side.
+HEAD_MARGIN = 0.04
+#: Percentiles inside the head that become 0 and 255.
+HEAD_PERCENTILES = (1.0, 99.0)
+
+
+def head_box(grey: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the head in a grey picture (H, W), bottom/right exclusive.
+
+    The head is what is brighter than ``HEAD_THRESHOLD`` of the 99th percentile; the box
+    leaves out ``HEAD_TRIM`` of that foreground's mass on every side, so that a burnt-in
+    label or a speck of noise in a corner does not stretch it. A picture with no
+    foreground keeps its whole frame.
+    """
+    height, width = grey.shape
+    level = float(np.percentile(grey, 99)) * HEAD_THRESHOLD
+    mask = grey > max(level, 1.0)
+    if mask.sum() < 16:
+        return 0, height, 0, width
+
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        cumulative = np.cumsum(profile) / profile.sum()
+        start = int(np.searchsorted(cumulative, HEAD_TRIM))
+        stop = int(np.searchsorted(cumulative, 1.0 - HEAD_TRIM)) + 1
+        return start, max(stop, start + 1)
+
+    top, bottom = span(mask.sum(axis=1).astype(np.float64))
+    left, right = span(mask.sum(axis=0).astype(np.float64))
+    return top, bottom, left, right
+
+
+def frame_head(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 grey (H, W) -> the head, square and intensity-normalised, at ``size``."""
+    top, bottom, left, right = head_box(grey)
+    crop = grey[top:bottom, left:right]
+    inside = crop[crop > max(float(np.percentile(grey, 99)) * HEAD_THRESHOLD, 1.0)]
+    low, high = (np.percentile(inside, HEAD_PERCENTILES) if inside.size >= 16
+                 else (float(crop.min()), float(crop.max())))
+    scaled = (crop.astype(np.float32) - low) * (255.0 / max(high - low, 1.0))
+    scaled = np.clip(scaled, 0, 255)
+    side = round(max(crop.shape) * (1 + 2 * HEAD_MARGIN))
+    canvas = np.zeros((side, side), dtype=np.float32)
+    y0, x0 = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
+    canvas[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = scaled
+    height, width = size
+    square = Image.fromarray(canvas, mode="F").resize((width, height),
+                                                      Image.Resampling.BILINEAR)
+    return np.clip(np.rint(np.asarray(square)), 0, 255).astype(np.uint8)
+
+
+def canonical_pixels(image: Image.Image | DecodedImage, size: tuple[int, int],
+                     framing: str = "stretch") -> np.ndarray:
+    """Decoded image -> uint8 grey pixels of shape (height, width), framed as ``framing``.
 
     A PIL image is reduced to grey by the same rules as an upload (transparency over
     black, 16-bit and float stretched over their range), not by Pillow's ``convert("L")``.
     """
     grey = image.grey if isinstance(image, DecodedImage) else normalise_mode(image)[0]
+    if framing == "head":
+        return frame_head(np.asarray(grey, dtype=np.uint8), size)
+    if framing != "stretch":
+        raise ValueError(f"unknown framing {framing!r} ({', '.join(FRAMINGS)})")
     height, width = size
     if grey.size != (width, height):
         grey = grey.resize((width, height), Image.Resampling.BILINEAR)
@@ -90,7 +165,7 @@ def to_model_input(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 def preprocess(image: Image.Image | DecodedImage, spec: InputSpec) -> np.ndarray:
     """The canonical path from a decoded image to a batch of one model input."""
-    return to_model_input(canonical_pixels(image, spec.size), spec)
+    return to_model_input(canonical_pixels(image, spec.size, spec.framing), spec)
 
 
 def preprocess_bytes(data: bytes, spec: InputSpec, max_pixels: int = 64_000_000) -> np.ndarray:

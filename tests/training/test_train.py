@@ -177,7 +177,8 @@ def test_training_writes_a_model_with_its_metadata(trained) -> None:
     assert meta == trained.metadata  # what train() returns is what the file carries
     assert meta["format"] == "braintumor-model/1"
     assert meta["class_names"] == CLASS_NAMES
-    assert meta["input"] == {"size": [SIZE, SIZE], "channels": 1, "scaling": "unit"}
+    assert meta["input"] == {"size": [SIZE, SIZE], "channels": 1, "scaling": "unit",
+                             "framing": "stretch"}
     assert 0.05 <= meta["temperature"] <= 20 and meta["temperature"] > 0
     assert meta["gradcam_layer"] == "features"
     assert meta["architecture"] == "compact"
@@ -275,7 +276,8 @@ def test_cli_rerun_in_the_same_run_folder_continues(trained, tmp_path, monkeypat
     meta, _ = read_metadata(out)
     assert metrics == meta["training"]["metrics"]
     # the CLI's defaults for the compact architecture: one grey channel, unit scaling
-    assert meta["input"] == {"size": [32, 32], "channels": 1, "scaling": "unit"}
+    assert meta["input"] == {"size": [32, 32], "channels": 1, "scaling": "unit",
+                             "framing": "stretch"}
     assert meta["training"]["recipe"]["epochs"] == 3
     rows = history(run)
     assert len(rows) > len(before) == 2

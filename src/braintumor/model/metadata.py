@@ -67,6 +67,7 @@ class ModelMetadata:
                 size=tuple(int(v) for v in spec["size"]),  # type: ignore[arg-type]
                 channels=int(spec.get("channels", 1)),
                 scaling=str(spec.get("scaling", "unit")),
+                framing=str(spec.get("framing", "stretch")),
             ),
             temperature=float(data.get("temperature", 1.0)),
             gradcam_layer=str(data.get("gradcam_layer", "")),

@@ -64,7 +64,7 @@ def score_images(model, detector: OodDetector, images: Iterable[tuple[str, str, 
     spec = model.input_spec
 
     def flush(batch: list[tuple[str, str, object, dict]]) -> None:
-        pixels = np.stack([canonical_pixels(d, spec.size) for _, _, d, _ in batch])
+        pixels = np.stack([canonical_pixels(d, spec.size, spec.framing) for _, _, d, _ in batch])
         _, probs, features = model.predict_features(to_model_input(pixels, spec))
         started = time.perf_counter()
         parts = detector.component_scores(features, pixels)

@@ -35,7 +35,8 @@ PREPROCESS_SCHEMA = (
 
 
 def preprocess_batches(batches: Iterator[pd.DataFrame], size: tuple[int, int],
-                       class_names: list[str], max_pixels: int) -> Iterator[pd.DataFrame]:
+                       class_names: list[str], max_pixels: int,
+                       framing: str = "stretch") -> Iterator[pd.DataFrame]:
     """mapInPandas body: (path, content) batches -> rows of :data:`PREPROCESS_SCHEMA`.
 
     Runs in the Python workers; plain function of its arguments so that it can be
@@ -60,7 +61,7 @@ def preprocess_batches(batches: Iterator[pd.DataFrame], size: tuple[int, int],
                    "source_height": None, "source_width": None}
             try:
                 decoded = decode_image(data, max_pixels=max_pixels)
-                pixels = canonical_pixels(decoded, size)
+                pixels = canonical_pixels(decoded, size, framing)
             except BrainTumorError as exc:
                 row["error"] = exc.message
             except Exception as exc:  # a job over thousands of files must not die on one
@@ -77,21 +78,22 @@ def preprocess_batches(batches: Iterator[pd.DataFrame], size: tuple[int, int],
 
 def preprocess_images(spark: SparkSession, inputs: str | list[str], size: tuple[int, int],
                       class_names: list[str], max_pixels: int = 64_000_000,
-                      partitions: int | None = None) -> DataFrame:
+                      partitions: int | None = None, framing: str = "stretch") -> DataFrame:
     """The lazy DataFrame of :data:`PREPROCESS_SCHEMA` rows for every image below ``inputs``."""
     from braintumor.spark.images import read_images
 
     images = read_images(spark, inputs, partitions)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return preprocess_batches(batches, size, class_names, max_pixels)
+        return preprocess_batches(batches, size, class_names, max_pixels, framing)
 
     return images.mapInPandas(run, PREPROCESS_SCHEMA)
 
 
 def run_preprocess(settings: Settings, input_uri: str, output_uri: str, size: int = 160,
                    overwrite: bool = False, partitions: int | None = None,
-                   spark: SparkSession | None = None) -> dict[str, int]:
+                   spark: SparkSession | None = None, framing: str = "stretch"
+                   ) -> dict[str, int]:
     """Write the Parquet and return counts {"images", "errors", "unlabelled"}.
 
     The counts are read back from the written Parquet (cheap: three small columns), so
@@ -103,7 +105,7 @@ def run_preprocess(settings: Settings, input_uri: str, output_uri: str, size: in
 
     spark = spark or build_session(settings, progress=True)
     frame = preprocess_images(spark, input_uri, (size, size), settings.class_list,
-                              settings.MAX_IMAGE_PIXELS, partitions)
+                              settings.MAX_IMAGE_PIXELS, partitions, framing)
     frame.write.mode("overwrite" if overwrite else "errorifexists").parquet(output_uri)
     written = spark.read.parquet(output_uri)
     counts = written.agg(

@@ -80,9 +80,23 @@ def resnet50(spec: InputSpec, num_classes: int = 4, weights: str | None = None,
     return keras.Model(inputs, outputs, name="braintumor_resnet50"), backbone
 
 
-def build(architecture: str, spec: InputSpec, num_classes: int = 4) -> keras.Model:
-    if architecture == "compact":
-        return compact_cnn(spec, num_classes)
-    if architecture == "resnet50":
-        return resnet50(spec, num_classes)[0]
-    raise ValueError(f"unknown architecture {architecture!r} (compact, resnet50)")
+#: Architecture name -> builder(spec, classes, width, weights) -> (model, backbone or None).
+#: The backbone is what the two-stage recipe freezes when starting from pretrained weights.
+ARCHITECTURES = {
+    "compact": lambda spec, classes, width, weights: (compact_cnn(spec, classes, width), None),
+    "resnet50": lambda spec, classes, width, weights: resnet50(spec, classes, weights=weights),
+}
+
+
+def build_with_backbone(architecture: str, spec: InputSpec, num_classes: int = 4,
+                        width: int = 32, weights: str | None = None
+                        ) -> tuple[keras.Model, keras.Model | None]:
+    """(model, backbone or None) of a registered architecture."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r} ({', '.join(ARCHITECTURES)})")
+    return ARCHITECTURES[architecture](spec, num_classes, width, weights)
+
+
+def build(architecture: str, spec: InputSpec, num_classes: int = 4,
+          width: int = 32) -> keras.Model:
+    return build_with_backbone(architecture, spec, num_classes, width)[0]

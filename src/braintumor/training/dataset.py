@@ -76,8 +76,11 @@ def list_images(root: Path, class_names: list[str]) -> list[tuple[Path, int]]:
     return items
 
 
-def fingerprint(items: list[tuple[Path, int]], root: Path, size: tuple[int, int]) -> str:
+def fingerprint(items: list[tuple[Path, int]], root: Path, size: tuple[int, int],
+                framing: str = "stretch") -> str:
     digest = hashlib.sha256(repr(size).encode())
+    if framing != "stretch":  # the stretched caches keep the names they always had
+        digest.update(framing.encode())
     for path, label in items:
         stat = path.stat()
         digest.update(f"{path.relative_to(root)}|{label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -85,12 +88,42 @@ def fingerprint(items: list[tuple[Path, int]], root: Path, size: tuple[int, int]
 
 
 def load_folder(root: Path, class_names: list[str], size: tuple[int, int],
-                cache_dir: Path | None = None, workers: int = 4) -> ImageSet:
+                cache_dir: Path | None = None, workers: int = 4,
+                framing: str = "stretch") -> ImageSet:
     """Decode every image below ``root`` to canonical uint8 pixels of ``size``."""
     root = Path(root)
-    items = list_images(root, class_names)
-    fp = fingerprint(items, root, size)
-    paths = [str(p.relative_to(root)) for p, _ in items]
+    return _decode_items(root, list_images(root, class_names), size, cache_dir, workers,
+                         framing)
+
+
+def load_tumour_slices(root: Path, label: int, size: tuple[int, int],
+                       cache_dir: Path | None = None, workers: int = 4,
+                       framing: str = "stretch") -> tuple[ImageSet, np.ndarray]:
+    """Slices known only to hold a tumour (``br35h-tumour/``: ``groups.tsv`` lists each
+    file's near-duplicate group), all labelled ``label``; returns (images, group ids).
+
+    Paths are given as ``<folder name>/<file>`` so that they never collide with the
+    class folders' paths in a run's ``split.json``.
+    """
+    root = Path(root)
+    table = root / "groups.tsv"
+    if not table.is_file():
+        raise FileNotFoundError(f"{table} not found: the folder must list file -> group")
+    rows = [line.split("\t") for line in table.read_text().splitlines()[1:] if line.strip()]
+    items = [(root / name, label) for name, _ in sorted(rows)]
+    group_of = {name: group.strip() for name, group in rows}
+    images = _decode_items(root, items, size, cache_dir, workers, framing,
+                           prefix=root.name)
+    groups = np.array([group_of[str(p.relative_to(root))] for p, _ in items])
+    return images, groups
+
+
+def _decode_items(root: Path, items: list[tuple[Path, int]], size: tuple[int, int],
+                  cache_dir: Path | None, workers: int, framing: str,
+                  prefix: str = "") -> ImageSet:
+    fp = fingerprint(items, root, size, framing)
+    paths = [str(Path(prefix) / p.relative_to(root)) if prefix else str(p.relative_to(root))
+             for p, _ in items]
     labels = np.array([label for _, label in items], dtype=np.int64)
     cache = Path(cache_dir) / f"{root.name}-{size[0]}x{size[1]}-{fp}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
@@ -99,7 +132,7 @@ def load_folder(root: Path, class_names: list[str], size: tuple[int, int],
         return ImageSet(pixels, labels, paths, fp)
 
     def decode(item: tuple[Path, int]) -> np.ndarray:
-        return canonical_pixels(decode_file(str(item[0])), size)
+        return canonical_pixels(decode_file(str(item[0])), size, framing)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pixels = np.stack(list(pool.map(decode, items)))
