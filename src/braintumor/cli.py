@@ -76,7 +76,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     report = evaluate(Path(args.model), Path(args.data), Path(args.out),
                       hard_subset=Path(args.hard_subset) if args.hard_subset else None,
-                      ood=not args.no_ood)
+                      ood=not args.no_ood,
+                      sources=Path(args.sources) if args.sources else None,
+                      extra_tumour=Path(args.extra_tumour) if args.extra_tumour else None,
+                      held_out_of=Path(args.held_out_of) if args.held_out_of else None)
     print(json.dumps(report["summary"], indent=2))
     return 0
 
@@ -176,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame of a multi-frame DICOM, 0-based (default: the middle one)")
     p.set_defaults(func=_cmd_classify)
 
+    from braintumor.series.cli import add_parser as add_series_parser
+
+    add_series_parser(sub)  # classify-series
+
     p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
     p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
     p.add_argument("--out", default="models/braintumor-cnn.keras")
@@ -222,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=f"{DEFAULT_DATA}/Testing")
     p.add_argument("--hard-subset", default=f"{DEFAULT_DATA}/hard_test_subset.txt")
     p.add_argument("--out", default="reports/latest")
+    p.add_argument("--sources", default=f"{DEFAULT_DATA}/sources.tsv",
+                   help="the dataset's file -> collection table: figures by collection and "
+                        "the collection probe (skipped when the file is missing)")
+    p.add_argument("--extra-tumour", default=None,
+                   help="folder of tumour slices from outside the dataset (with groups.tsv), "
+                        "answered as uploads; only the groups a model held out count")
+    p.add_argument("--held-out-of", default=None,
+                   help="count the extra groups that this other model's training held out "
+                        "(compare two models on the same slices)")
     p.add_argument("--no-ood", action="store_true",
                    help="skip the not-a-brain-MRI measurement (Testing against the OOD set)")
     p.set_defaults(func=_cmd_evaluate)

@@ -153,7 +153,7 @@ def fit_model_file(model_path: Path, data_dir: Path, run_dir: Path | None = None
     model_path = Path(model_path)
     model = load_model(load_settings(), path=model_path)
     images = load_folder(Path(data_dir), list(model.class_names), model.input_spec.size,
-                         cache_dir=cache_dir)
+                         cache_dir=cache_dir, framing=model.input_spec.framing)
     split = split_from_run(images.paths, run_dir) if run_dir else None
     if split is not None:
         train_idx, val_idx = split

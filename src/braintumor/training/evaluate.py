@@ -316,6 +316,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _summary_table(all_: dict, hard: dict | None) -> list[str]:
     rows = [("Images", lambda m: str(m["n"])),
             ("Accuracy", lambda m: _pct(m["accuracy"])),
+            ("Accuracy of the head alone", lambda m: _pct(m["accuracy_head"])),
             ("Macro-F1", lambda m: _pct(m["macro_f1"])),
             ("Macro ROC AUC (one vs rest)", lambda m: _num(m["macro_auc"])),
             ("NLL, raw", lambda m: _num(m["nll"])),
@@ -425,7 +426,31 @@ def render_markdown(report: dict) -> str:
         lines += ood_markdown(report["ood"])
     if report.get("served"):
         lines += _served_lines(report["served"])
+    if report.get("collections"):
+        from braintumor.evaluation.collections import render_markdown as by_collection
+
+        lines += by_collection(report["collections"])
+    if report.get("external_tumour"):
+        from braintumor.evaluation.external import render_markdown as external_markdown
+
+        lines += external_markdown(report["external_tumour"])
+    lines += LEAKAGE_CAVEAT
     return "\n".join(lines)
+
+
+#: What every report must say about Testing, whatever its figures.
+LEAKAGE_CAVEAT = [
+    "## Caveat: what Testing measures",
+    "",
+    "In the public dataset the class is confounded with the collection (every glioma and "
+    "almost every pituitary scan is figshare's contrast T1 from one hospital; most "
+    "\"No Tumor\" scans are Br35H's), and patients leak across the splits: 480 figshare "
+    "slices are in both Training and Testing, and 13 of the 17 figshare patients whose IDs "
+    "are known have slices in both. Testing therefore rewards recognising seen collections "
+    "and patients; the hard subset, the figures by collection and the tumour slices from "
+    "outside the dataset are the better guides to scans from elsewhere.",
+    "",
+]
 
 
 def served_figures(predicted: np.ndarray, labels: np.ndarray, paths: list[str],
@@ -484,7 +509,8 @@ def summarize(subsets: dict) -> dict:
 
 
 def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path | None = None,
-             batch_size: int = 64, ood: bool = True) -> dict:
+             batch_size: int = 64, ood: bool = True, sources: Path | None = None,
+             extra_tumour: Path | None = None, held_out_of: Path | None = None) -> dict:
     """Evaluate ``model_path`` on ``data_dir`` and write the report into ``out_dir``.
 
     Writes ``report.json``, ``report.md``, ``confusion_matrix.png`` (and
@@ -493,6 +519,10 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
     noted in the report rather than failing the evaluation. With ``ood`` the report also
     measures the not-a-brain-MRI detector: Testing against the OOD set of
     :mod:`braintumor.ood.evalset` (section "ood", see :mod:`braintumor.ood.report`).
+    With ``sources`` (the dataset's sources.tsv) it adds figures by collection, tumour
+    sensitivity and specificity and the collection probe
+    (:mod:`braintumor.evaluation.collections`); with ``extra_tumour`` the tumour slices
+    from outside the dataset (:mod:`braintumor.evaluation.external`).
     """
     from braintumor.config import load_settings
     from braintumor.model.loaded import load_model
@@ -501,8 +531,9 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
     model_path, data_dir, out_dir = Path(model_path), Path(data_dir), Path(out_dir)
     model = load_model(load_settings(), path=model_path)
     class_names = list(model.class_names)
-    images = load_folder(data_dir, class_names, model.input_spec.size, cache_dir=None)
-    logits, probs, _ = model.outputs_of_pixels(images.pixels, batch_size=batch_size)
+    images = load_folder(data_dir, class_names, model.input_spec.size, cache_dir=None,
+                         framing=model.input_spec.framing)
+    logits, probs, features = model.outputs_of_pixels(images.pixels, batch_size=batch_size)
     logits, probs = logits.astype(np.float64), probs.astype(np.float64)
     served = probs if model.memory is not None else None
     temperature = float(model.metadata.temperature)
@@ -546,12 +577,12 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
         "files": files,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    predicted = (probs if served is not None else softmax(logits, temperature)).argmax(1)
     if ood:
         from braintumor.ood.report import evaluate_ood
 
         section = evaluate_ood(model, data_dir, images.paths, batch_size=batch_size)
         report["ood"] = section
-        predicted = (probs if served is not None else softmax(logits, temperature)).argmax(1)
         report["served"] = served_figures(predicted, images.labels, images.paths,
                                           [r["name"] for r in section["refused_testing"]])
         report["summary"].update({
@@ -561,7 +592,45 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
             "ood_testing_refused": section["testing"]["decision"],
             "ood_refused": section["ood"]["decision"],
         })
-        report["seconds"] = round(time.perf_counter() - started, 2)
+    refused = report.get("served") and [r["name"] for r in report["ood"]["refused_testing"]]
+    answered = ~np.isin(np.asarray(images.paths), np.asarray(refused or [], dtype=object))
+    if sources is not None and Path(sources).is_file():
+        from braintumor.evaluation.collections import (
+            collection_probe,
+            collections_of,
+            per_collection,
+            tumour_detection,
+        )
+
+        collections = collections_of(images.paths, Path(sources), data_dir.name)
+        report["collections"] = {
+            "per_collection": per_collection(predicted, images.labels, collections,
+                                             class_names, answered),
+            "tumour_detection": tumour_detection(predicted, images.labels, class_names,
+                                                 answered),
+            "probe": collection_probe(features, images.labels, collections, class_names),
+        }
+        report["summary"]["tumour_sensitivity"] = \
+            report["collections"]["tumour_detection"]["sensitivity"]
+        report["summary"]["tumour_specificity"] = \
+            report["collections"]["tumour_detection"]["specificity"]
+    if extra_tumour is not None and Path(extra_tumour).is_dir():
+        from braintumor.classify import Classifier
+        from braintumor.evaluation.external import evaluate_tumour_folder, recipe_held_out
+
+        recipe_of = model.metadata.training
+        if held_out_of is not None:
+            from braintumor.model.metadata import read_metadata
+
+            other = read_metadata(Path(held_out_of))
+            recipe_of = (other[0].get("training") or {}) if other else {}
+        groups, used = recipe_held_out(recipe_of, Path(extra_tumour))
+        section = evaluate_tumour_folder(Classifier(model, load_settings()),
+                                         Path(extra_tumour), groups)
+        report["external_tumour"] = {"folder": str(extra_tumour), "used": used, **section}
+        report["summary"]["external_groups_called_tumour"] = section["groups_called_tumour"]
+        report["summary"]["external_answered_share"] = section["answered_share"]
+    report["seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(render_markdown(report))
     log.info("evaluated %s on %d images: accuracy %.4f, written to %s", model_path.name,

@@ -82,7 +82,7 @@ def fit_memory_file(model_path: Path, data_dir: Path, run_dir: Path, out: Path |
 
     model = load_model(load_settings(), path=model_path)
     images = load_folder(data_dir, model.class_names, model.input_spec.size,
-                         cache_dir=cache_dir)
+                         cache_dir=cache_dir, framing=model.input_spec.framing)
     train_idx, val_idx = split_indices([str(p) for p in images.paths],
                                        run_dir / "split.json")
     memory, description = fit_memory(model, images.pixels, images.labels, train_idx, val_idx)

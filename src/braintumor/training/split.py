@@ -95,3 +95,14 @@ def grouped_stratified_split(labels: np.ndarray, groups: np.ndarray, fraction: f
             val_mask |= in_group
             taken += int(in_group.sum())
     return np.flatnonzero(~val_mask), np.flatnonzero(val_mask)
+
+
+def held_out_groups(groups: list[str] | np.ndarray, fraction: float, seed: int) -> set[str]:
+    """The named groups (``fraction`` of them, seeded) a run holds out for validation.
+
+    Used for the extra tumour slices, whose near-duplicate groups come listed with them;
+    evaluation recomputes the same set from a model's recipe.
+    """
+    names = np.unique(np.asarray(groups))
+    rng = np.random.default_rng(seed)
+    return set(rng.choice(names, round(len(names) * fraction), replace=False).tolist())

@@ -180,7 +180,11 @@ def assemble(config: TrainConfig) -> TrainingData:
     from braintumor.training.dataset import ImageSet, load_tumour_slices
     from braintumor.training.partial import tumour_any
     from braintumor.training.sources import UNKNOWN, read_sources
-    from braintumor.training.split import duplicate_groups, grouped_stratified_split
+    from braintumor.training.split import (
+        duplicate_groups,
+        grouped_stratified_split,
+        held_out_groups,
+    )
 
     images = load_training_images(config)
     groups = duplicate_groups(images.pixels)
@@ -194,10 +198,7 @@ def assemble(config: TrainConfig) -> TrainingData:
             Path(config.extra_tumour), tumour_any(config.class_names),
             (config.size, config.size),
             Path(config.cache_dir) if config.cache_dir else None, framing=config.framing)
-        names = np.unique(extra_groups)
-        rng = np.random.default_rng(config.seed)
-        held = set(rng.choice(names, round(len(names) * config.extra_val_fraction),
-                              replace=False))
+        held = held_out_groups(extra_groups, config.extra_val_fraction, config.seed)
         in_val = np.array([g in held for g in extra_groups])
         offset = len(images)
         train_idx = np.concatenate([train_idx, offset + np.flatnonzero(~in_val)])
