@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from braintumor.dicom import DICOM_EXTENSIONS, DicomInfo, decode_dicom, is_dicom
+from braintumor.dicom import DICOM_EXTENSIONS, decode_dicom, is_dicom
 from braintumor.errors import InvalidFileTypeError, InvalidImageError
+from braintumor.imaging import DecodedImage, normalise_mode
 
 #: Extensions the spec allows, as it lists them in its error message.
 ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "bmp", "webp",
@@ -27,29 +26,6 @@ ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "bmp", "webp
 #: JPEG that cameras write, and reports it as format "MPO".
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
-_HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    """An upload after decoding: what the model sees and what a person is shown.
-
-    ``grey`` is the canonical single-channel picture the model is fed (MRI is grayscale,
-    and a file's colour mode must not reach the model); ``rgb`` is the same picture as the
-    person uploaded it, upright and flattened onto black, for the visualisations.
-    ``dicom`` holds the non-identifying facts of a DICOM file (modality, frame, window...)
-    and is None for every other format.
-    """
-
-    grey: Image.Image
-    rgb: Image.Image
-    format: str
-    dicom: DicomInfo | None = None
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) in pixels."""
-        return self.rgb.size
 
 
 def file_extension(filename: str) -> str:
@@ -70,51 +46,6 @@ def check_extension(filename: str) -> None:
     ext = file_extension(filename)
     if ext and ext not in ALLOWED_EXTENSIONS:
         raise InvalidFileTypeError(allowed_types_message())
-
-
-def _flatten_alpha(image: Image.Image) -> Image.Image:
-    """RGBA/LA/PA -> RGB over black: MRI background is black, so transparency reads as it."""
-    rgba = image.convert("RGBA")
-    black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-    return Image.alpha_composite(black, rgba).convert("RGB")
-
-
-def _high_depth_to_grey(image: Image.Image) -> Image.Image:
-    """16-bit or float pixels -> 8-bit, stretched over the image's own range.
-
-    Pillow's own conversion clips everything above 255 to white, which turns a 12- or
-    16-bit scan into a white silhouette.
-    """
-    pixels = np.asarray(image, dtype=np.float64)
-    if pixels.ndim == 3:
-        pixels = pixels[..., 0]
-    finite = pixels[np.isfinite(pixels)]
-    if finite.size == 0:
-        raise InvalidImageError("Image validation failed: the image has no finite pixel values")
-    low, high = float(finite.min()), float(finite.max())
-    scale = 255.0 / (high - low) if high > low else 0.0
-    grey = np.clip((np.nan_to_num(pixels, nan=low) - low) * scale, 0, 255)
-    return Image.fromarray(np.round(grey).astype(np.uint8), mode="L")
-
-
-def normalise_mode(image: Image.Image) -> tuple[Image.Image, Image.Image]:
-    """Any Pillow mode -> (grey 'L', display 'RGB')."""
-    mode = image.mode
-    if mode in _HIGH_DEPTH_MODES:
-        grey = _high_depth_to_grey(image)
-        return grey, grey.convert("RGB")
-    if mode == "P":
-        has_alpha = "transparency" in image.info
-        image = image.convert("RGBA" if has_alpha else "RGB")
-        mode = image.mode
-    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgb = _flatten_alpha(image)
-    elif mode in ("L", "1"):
-        grey = image.convert("L")
-        return grey, grey.convert("RGB")
-    else:
-        rgb = image.convert("RGB")
-    return rgb.convert("L"), rgb
 
 
 def parse_frame(value: str | None) -> int | None:

@@ -33,16 +33,27 @@ import io
 import logging
 import re
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pydicom
 from PIL import Image
+from pydicom import config as pydicom_config
+from pydicom.datadict import DicomDictionary, tag_for_keyword
+from pydicom.dataset import Dataset
+from pydicom.pixels import (
+    apply_color_lut,
+    apply_modality_lut,
+    apply_voi,
+    apply_voi_lut,
+    as_pixel_options,
+    convert_color_space,
+    get_decoder,
+)
+from pydicom.pixels.utils import get_expected_length, get_nr_frames
+from pydicom.uid import UID
 
 from braintumor.errors import InvalidImageError
-
-if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+from braintumor.imaging import DicomInfo, Window, normalise_mode
 
 log = logging.getLogger(__name__)
 
@@ -68,71 +79,6 @@ def is_dicom(data: bytes) -> bool:
     return len(data) >= 132 and data[128:132] == b"DICM"
 
 
-@dataclass(frozen=True)
-class Window:
-    """The VOI window a grey DICOM frame was displayed with.
-
-    ``source`` is ``file`` (the file's Window Center/Width), ``voi_lut`` (the file's VOI
-    LUT Sequence; no center/width then) or ``fallback`` (the 0.5-99.5 percentile range
-    of the frame's own values, after the modality LUT).
-    """
-
-    center: float | None
-    width: float | None
-    source: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"center": self.center, "width": self.width, "source": self.source}
-
-
-@dataclass(frozen=True)
-class DicomInfo:
-    """Non-identifying facts about a decoded DICOM file: what the response may show.
-
-    Only image-description tags are read; nothing here can name a patient, a place or a
-    date. ``frame`` is the 0-based frame that was decoded; ``window`` is None for colour.
-    """
-
-    modality: str | None
-    rows: int
-    columns: int
-    bits_stored: int | None
-    photometric_interpretation: str
-    number_of_frames: int
-    frame: int
-    window: Window | None
-    transfer_syntax: str
-
-    @property
-    def is_mr(self) -> bool:
-        return self.modality == "MR"
-
-    @property
-    def warning(self) -> str | None:
-        """Why the model's answer may not mean much for this file, or None."""
-        if self.is_mr:
-            return None
-        if self.modality is None:
-            return "modality is not stated: this model was trained on MRI only"
-        return f"modality {self.modality} is not MR: this model was trained on MRI only"
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "modality": self.modality,
-            "rows": self.rows,
-            "columns": self.columns,
-            "bits_stored": self.bits_stored,
-            "photometric_interpretation": self.photometric_interpretation,
-            "number_of_frames": self.number_of_frames,
-            "frame": self.frame,
-            "window": self.window.to_json() if self.window else None,
-            "transfer_syntax": self.transfer_syntax,
-        }
-        if self.warning:
-            body["warning"] = self.warning
-        return body
-
-
 @functools.cache
 def _tags_to_read() -> tuple[int, ...]:
     """Every tag the decoding needs, and nothing else (see the module docstring).
@@ -141,8 +87,6 @@ def _tags_to_read() -> tuple[int, ...]:
     rescale, window, LUTs, palettes); the functional groups hold an enhanced file's
     per-frame rescale and window. Specific Character Set is always read by pydicom.
     """
-    from pydicom.datadict import DicomDictionary, tag_for_keyword
-
     group_0028 = [tag for tag in DicomDictionary if tag >> 16 == 0x0028]
     keywords = ("Modality", "SOPClassUID", "SharedFunctionalGroupsSequence",
                 "PerFrameFunctionalGroupsSequence", "ExtendedOffsetTable",
@@ -162,8 +106,6 @@ def _code_string(value: object) -> str | None:
 
 def _uid_name(uid: object) -> str | None:
     """The registered name of a UID (e.g. 'JPEG 2000 Image Compression'), else the UID."""
-    from pydicom.uid import UID
-
     text = str(uid).strip()
     if not _UID.match(text):
         return None
@@ -186,9 +128,7 @@ def _configure_pydicom() -> None:
     propagates to ours. Only the tags above are ever read, but a file may put anything in
     them. (A process-wide pydicom setting; nothing else in the service uses pydicom.)
     """
-    from pydicom import config
-
-    config.settings.reading_validation_mode = config.IGNORE
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 
 
 def _read(data: bytes) -> Dataset:
@@ -198,8 +138,6 @@ def _read(data: bytes) -> Dataset:
     element whose declared length runs past it, or warns when an undefined-length value
     has no delimiter. Both are caught here, before "no pixel data" could be claimed.
     """
-    import pydicom
-
     _configure_pydicom()
     buffer = io.BytesIO(data)
     try:
@@ -250,8 +188,6 @@ def _first(value: object) -> float:
 
 def _voi(values: np.ndarray, ds: Dataset) -> tuple[np.ndarray, Window]:
     """Modality values -> [0, 1] through the file's VOI, or the percentile fallback."""
-    from pydicom.pixels import apply_voi, apply_voi_lut
-
     lut_items = ds.get("VOILUTSequence")
     has_lut = bool(lut_items) and all(
         lut_items[0].get(k) is not None for k in ("LUTDescriptor", "LUTData"))
@@ -289,8 +225,6 @@ def _voi(values: np.ndarray, ds: Dataset) -> tuple[np.ndarray, Window]:
 
 
 def _grey(arr: np.ndarray, ds: Dataset, photometric: str) -> tuple[Image.Image, Window]:
-    from pydicom.pixels import apply_modality_lut
-
     values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
     unit, window = _voi(values, ds)
     unit = np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0)
@@ -308,8 +242,6 @@ def _to_8_bit(arr: np.ndarray, bits: int) -> np.ndarray:
 
 def _colour(arr: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:
     """Colour pixels -> (rows, columns, 3) uint8 RGB."""
-    from pydicom.pixels import apply_color_lut, convert_color_space
-
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(arr, ds)[..., :3]
         bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
@@ -345,9 +277,6 @@ def decode_dicom(data: bytes, max_pixels: int = 64_000_000,
 
 def _decode(data: bytes, max_pixels: int,
             frame: int | None) -> tuple[Image.Image, Image.Image, DicomInfo]:
-    from pydicom.pixels import as_pixel_options, get_decoder
-    from pydicom.pixels.utils import get_expected_length, get_nr_frames
-
     ds = _read(data)
     modality = _code_string(ds.get("Modality"))
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
@@ -413,8 +342,6 @@ def _decode(data: bytes, max_pixels: int,
         grey, window = _grey(arr, ds, decoded_as)
         rgb = grey.convert("RGB")
     else:
-        from braintumor.decoding import normalise_mode
-
         grey, rgb = normalise_mode(Image.fromarray(_colour(arr, ds, decoded_as), mode="RGB"))
 
     bits_stored = ds.get("BitsStored")
