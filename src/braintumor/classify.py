@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
 from braintumor.config import Settings
 from braintumor.decoding import DecodedImage, check_extension, decode_image
-from braintumor.dicom import DicomInfo
 from braintumor.errors import ClassificationError, NotBrainMRIError
 from braintumor.explain.render import Visualization, render
+from braintumor.imaging import DicomInfo
 from braintumor.model.loaded import LoadedModel
 from braintumor.ood.detector import OodDecision, OodDetector
 from braintumor.preprocessing import canonical_pixels, to_model_input
@@ -103,7 +103,12 @@ class ClassificationResult:
 
 @dataclass(frozen=True)
 class Assessment:
-    """One image after the not-a-brain-MRI checks and, unless they refused it, the model."""
+    """One image after the not-a-brain-MRI checks and, unless they refused it, the model.
+
+    Besides the decision it keeps what evaluation and benchmarks measure: each rule's own
+    result (``checks``, ``scores``) and where the time went (``seconds``), so that they
+    call the served chain instead of composing their own copy of it.
+    """
 
     #: The not-a-brain-MRI decision; None when the model pass failed (see ``error``).
     ood: OodDecision | None
@@ -115,6 +120,14 @@ class Assessment:
     cam: np.ndarray | None = None
     #: Why the model could not answer (its batch failed); raise it or report it.
     error: ClassificationError | None = None
+    #: The input checks that failed, {check: reason} (empty when all pass or OOD is off).
+    checks: dict[str, str] = field(default_factory=dict)
+    #: Each fitted distance over its validation scale, {"features": .., "layout": ..};
+    #: empty without statistics, with OOD off, or when the model was not asked.
+    scores: dict[str, float] = field(default_factory=dict)
+    #: Seconds spent on this image: "checks" its own input checks; "model" and
+    #: "distances" its share of the batch's model pass and distances.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def not_brain_mri(decision: OodDecision) -> NotBrainMRIError:
@@ -125,13 +138,19 @@ def not_brain_mri(decision: OodDecision) -> NotBrainMRIError:
 
 
 class Classifier:
-    """A loaded model plus the settings that shape its answers."""
+    """A loaded model plus the settings that shape its answers.
 
-    def __init__(self, model: LoadedModel, settings: Settings) -> None:
+    ``ood`` replaces the detector the settings describe (the evaluation measures every
+    image under OOD_POLICY=warn whatever the service's policy is).
+    """
+
+    def __init__(self, model: LoadedModel, settings: Settings,
+                 ood: OodDetector | None = None) -> None:
         self.model = model
         self.settings = settings
         self.class_names = settings.class_list
-        self.ood = OodDetector.for_model(model, settings.OOD_POLICY, settings.OOD_THRESHOLD)
+        self.ood = ood or OodDetector.for_model(model, settings.OOD_POLICY,
+                                                settings.OOD_THRESHOLD)
 
     def classify_upload(self, data: bytes, filename: str,
                         frame: int | None = None) -> ClassificationResult:
@@ -147,44 +166,66 @@ class Classifier:
     def assess(self, decoded: list[DecodedImage], explain: bool = True) -> list[Assessment]:
         """The checks and one model pass for a batch of decoded images, in their order.
 
-        The one path from a decoded image to a decision that the API, the CLI and the
-        Spark jobs share. The input checks run first, so under OOD_POLICY=reject a blank
-        or coloured picture costs no inference; the rest go through the model together
+        The one place the chain decoded image -> canonical pixels -> model -> OOD decision
+        is composed; the API, the CLI, the Spark jobs, the evaluation and the benchmarks
+        all call it. The input checks run first, so under OOD_POLICY=reject a blank or
+        coloured picture costs no inference; the rest go through the model together
         (``explain``: with Grad-CAM maps) and get the full decision. A failing model pass
         does not raise: every image of it carries the :class:`ClassificationError`.
         """
-        found = [self.ood.check_input(image) for image in decoded]
+        checked = []
+        for image in decoded:
+            started = time.perf_counter()
+            checked.append((self.ood.input_failures(image), time.perf_counter() - started))
         assessed: list[Assessment | None] = [None] * len(decoded)
         ready = []
-        for i, reasons in enumerate(found):
-            if reasons and self.ood.rejects:  # refused without asking the model
-                assessed[i] = Assessment(self.ood.refused_before_model(reasons), refused=True)
+        for i, (failures, seconds) in enumerate(checked):
+            if failures and self.ood.rejects:  # refused without asking the model
+                decision = self.ood.refused_before_model(list(failures.values()))
+                assessed[i] = Assessment(decision, refused=True, checks=failures,
+                                         seconds={"checks": seconds})
             else:
                 ready.append(i)
         if ready:
-            spec = self.model.input_spec
-            pixels = np.stack([canonical_pixels(decoded[i], spec.size) for i in ready])
-            x = to_model_input(pixels, spec)
-            try:
-                if explain:
-                    explanation = self.model.explain(x)
-                    probs, cams = explanation.probabilities, explanation.cam
-                    features = explanation.features
-                else:
-                    _, probs, features = self.model.predict_features(x)
-                    cams = None
-            except Exception as exc:  # TensorFlow errors are not ours to expose
-                error = ClassificationError(f"Model inference failed ({type(exc).__name__})")
-                error.__cause__ = exc
-                for i in ready:
-                    assessed[i] = Assessment(None, error=error)
-                return assessed  # type: ignore[return-value]
-            decisions = self.ood.decide_batch([found[i] for i in ready], probs, features,
-                                              pixels)
-            for j, (i, decision) in enumerate(zip(ready, decisions, strict=True)):
-                assessed[i] = Assessment(decision, decision.flagged and self.ood.rejects,
-                                         probs[j], None if cams is None else cams[j])
+            self._assess_with_model(decoded, checked, ready, explain, assessed)
         return assessed  # type: ignore[return-value]
+
+    def _assess_with_model(self, decoded: list[DecodedImage],
+                           checked: list[tuple[dict[str, str], float]], ready: list[int],
+                           explain: bool, assessed: list[Assessment | None]) -> None:
+        """One model pass and the distances for the images ``ready`` for the model."""
+        spec = self.model.input_spec
+        started = time.perf_counter()
+        pixels = np.stack([canonical_pixels(decoded[i], spec.size, spec.framing)
+                           for i in ready])
+        x = to_model_input(pixels, spec)
+        cams = None
+        try:
+            if explain:
+                explanation = self.model.explain(x)
+                probs, cams = explanation.probabilities, explanation.cam
+                features = explanation.features
+            else:
+                _, probs, features = self.model.predict_features(x)
+        except Exception as exc:  # TensorFlow errors are not ours to expose
+            error = ClassificationError(f"Model inference failed ({type(exc).__name__})")
+            error.__cause__ = exc
+            for i in ready:
+                assessed[i] = Assessment(None, error=error, checks=checked[i][0])
+            return
+        model_seconds = (time.perf_counter() - started) / len(ready)
+        started = time.perf_counter()
+        parts = self.ood.component_scores(features, pixels) if self.ood.enabled else {}
+        distance_seconds = (time.perf_counter() - started) / len(ready)
+        decisions = self.ood.decide_batch([list(checked[i][0].values()) for i in ready],
+                                          probs, parts=parts)
+        for j, (i, decision) in enumerate(zip(ready, decisions, strict=True)):
+            assessed[i] = Assessment(
+                decision, decision.flagged and self.ood.rejects, probs[j],
+                None if cams is None else cams[j], checks=checked[i][0],
+                scores={name: float(values[j]) for name, values in parts.items()},
+                seconds={"checks": checked[i][1], "model": model_seconds,
+                         "distances": distance_seconds})
 
     def classify_decoded(self, decoded: DecodedImage,
                          started: float | None = None) -> ClassificationResult:

@@ -81,23 +81,27 @@ def test_default_model_meets_the_ood_targets():
     targets, measured on a sample of Testing and the OOD set less its grey photographs."""
     from braintumor.config import load_settings
     from braintumor.model import load_model
-    from braintumor.model.metadata import read_ood_arrays
     from braintumor.ood import evalset
-    from braintumor.ood.detector import OodDetector
-    from braintumor.ood.report import _decoded_files, _decoded_items, score_images
+    from braintumor.ood.report import (
+        _decoded_files,
+        _decoded_items,
+        score_images,
+        warn_classifier,
+    )
+    from braintumor.ood.stats import read_ood_arrays
 
     settings = load_settings()
     if not settings.MODEL_PATH.is_file() or read_ood_arrays(settings.MODEL_PATH) is None:
         pytest.skip(f"{settings.MODEL_PATH} carries no OOD statistics")
     model = load_model(settings)
-    detector = OodDetector.for_model(model, "warn")
+    classifier = warn_classifier(model)
     testing = dataset_dir() / "Testing"
     paths = [str(p.relative_to(testing)) for p in sorted(testing.rglob("*.jpg"))[::5]]
-    real = score_images(model, detector, _decoded_files(testing, paths)).arrays()
+    real = score_images(classifier, _decoded_files(testing, paths)).arrays()
     assert real["flagged"].mean() <= 0.02
     scans = [Image.open(testing / p).convert("L") for p in paths[::20]]
     items = [i for i in evalset.build(scans) if i.source != "photos (grey)"]
-    ood = score_images(model, detector, _decoded_items(items))
+    ood = score_images(classifier, _decoded_items(items))
     flagged = np.array(ood.flagged)
     sources = np.array(ood.sources)
     assert flagged[np.isin(sources, ["noise", "blank"])].all()

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from braintumor.classify import Classifier
 from braintumor.config import Settings
 from braintumor.decoding import decode_image
 from braintumor.model import load_model
 from braintumor.ood.detector import DISABLED, NO_STATISTICS, OodDetector
-from braintumor.preprocessing import canonical_pixels, to_model_input
+from braintumor.ood.stats import load_statistics
+from braintumor.preprocessing import to_model_input
 from conftest import encode, scan_like, scan_like_pixels
 
 
@@ -29,11 +31,10 @@ def gradient() -> Image.Image:
 
 
 def assess(model, image: Image.Image, policy: str = "warn", **kwargs):
+    """The decision the service makes (:meth:`Classifier.assess`) under ``policy``."""
     detector = OodDetector.for_model(model, policy, **kwargs)
-    decoded = decode_image(encode(image))
-    pixels = canonical_pixels(decoded, model.input_spec.size)
-    _, probs, features = model.predict_features(to_model_input(pixels, model.input_spec))
-    return detector.decide(detector.check_input(decoded), probs[0], features[0], pixels)
+    classifier = Classifier(model, Settings(OOD_POLICY=policy), ood=detector)
+    return classifier.assess([decode_image(encode(image))], explain=False)[0].ood
 
 
 def test_fitted_statistics_are_stored_in_the_keras_file(tiny_ood_model_path, ood_model):
@@ -45,7 +46,7 @@ def test_fitted_statistics_are_stored_in_the_keras_file(tiny_ood_model_path, ood
     assert ood["components"]["features"]["dims"] == 16 == ood_model.feature_dims
     assert ood["components"]["layout"]["dims"] == 64
     assert ood["threshold"] > 0 and ood["min_confidence"] is None
-    assert set(ood_model.ood_stats) == {"features", "layout"}
+    assert set(load_statistics(ood_model)) == {"features", "layout"}
 
 
 def test_fit_and_score_round_trip(tiny_model_path, tmp_path):
@@ -81,14 +82,14 @@ def test_fitting_again_replaces_and_out_leaves_the_original(tiny_ood_model_path,
     shutil.copy(tiny_ood_model_path, path)
     model = load_model(Settings(MODEL_PATH=path))
     description = dict(model.metadata.ood, threshold=9.0)
-    store(path, model.metadata, model.ood_stats, description)
+    store(path, model.metadata, load_statistics(model), description)
     with zipfile.ZipFile(path) as archive:
         assert sorted(n for n in archive.namelist() if n.startswith("braintumor")) == [
             "braintumor-ood.npz", "braintumor.json"]
     assert load_model(Settings(MODEL_PATH=path)).metadata.ood["threshold"] == 9.0
 
     copy = tmp_path / "copy.keras"
-    store(path, model.metadata, model.ood_stats, dict(description, threshold=5.0), out=copy)
+    store(path, model.metadata, load_statistics(model), dict(description, threshold=5.0), out=copy)
     assert load_model(Settings(MODEL_PATH=copy)).metadata.ood["threshold"] == 5.0
     assert load_model(Settings(MODEL_PATH=path)).metadata.ood["threshold"] == 9.0
 
@@ -100,10 +101,10 @@ def test_h5_model_gets_sidecars(ood_model, tmp_path):
     h5 = tmp_path / "legacy.h5"
     model.keras_model.save(h5)
     bare = load_model(Settings(MODEL_PATH=h5))
-    assert bare.ood_stats is None
-    store(h5, model.metadata, model.ood_stats, model.metadata.ood)
+    assert load_statistics(bare) is None
+    store(h5, model.metadata, load_statistics(model), model.metadata.ood)
     assert (tmp_path / "legacy.json").is_file() and (tmp_path / "legacy.ood.npz").is_file()
-    assert set(load_model(Settings(MODEL_PATH=h5)).ood_stats) == {"features", "layout"}
+    assert set(load_statistics(load_model(Settings(MODEL_PATH=h5)))) == {"features", "layout"}
 
 
 def test_scans_pass_and_a_grey_pattern_is_refused_by_distance(ood_model):
@@ -145,10 +146,11 @@ def test_confidence_rule_when_metadata_asks_for_it(ood_model):
     assert decision.flagged and "top probability 40%" in decision.reasons[0]
 
 
-def test_bare_model_metadata_may_ask_for_the_confidence_rule():
+def test_bare_model_metadata_may_ask_for_the_confidence_rule(tmp_path):
     from types import SimpleNamespace
 
-    bare = SimpleNamespace(ood_stats=None, metadata=SimpleNamespace(ood={"min_confidence": 0.5}))
+    bare = SimpleNamespace(path=tmp_path / "bare.h5", feature_dims=16, class_names=list("abcd"),
+                           metadata=SimpleNamespace(ood={"min_confidence": 0.5}))
     detector = OodDetector.for_model(bare, "reject")
     assert detector.fits is None and detector.min_confidence == 0.5
     assert detector.decide([], np.array([0.4, 0.3, 0.2, 0.1])).flagged
@@ -159,7 +161,7 @@ def test_bad_policy_and_missing_threshold_are_refused(ood_model):
     with pytest.raises(ValueError, match="policy"):
         OodDetector("maybe")
     with pytest.raises(ValueError, match="threshold"):
-        OodDetector("warn", ood_model.ood_stats, None, None)
+        OodDetector("warn", load_statistics(ood_model), None, None)
 
 
 def test_decision_json_shape():

@@ -54,7 +54,8 @@ def test_fit_ood_uses_the_runs_split_and_writes_the_model(folder_dataset, tiny_m
     assert description["split"] == str(run / "split.json")
     assert description["quantile"] == 0.995
 
-    from braintumor.model.metadata import read_metadata, read_ood_arrays
+    from braintumor.model.metadata import read_metadata
+    from braintumor.ood.stats import read_ood_arrays
 
     assert read_ood_arrays(model) is None  # --out: the original is left alone
     meta, source = read_metadata(out)

@@ -26,18 +26,44 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from braintumor.config import Settings
 from braintumor.errors import ModelLoadError
+from braintumor.model.archive import read_archive_entry
+from braintumor.model.gradcam import grad_cam
 from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory, with_mirror
-from braintumor.model.metadata import ModelMetadata, read_archive_entry, read_metadata
+from braintumor.model.metadata import ModelMetadata, read_metadata
 from braintumor.preprocessing import InputSpec, to_model_input
 
 log = logging.getLogger(__name__)
+
+
+class ModelSettings(Protocol):
+    """The settings a model is loaded with (:class:`braintumor.config.Settings` has them;
+    the names are the environment variables').
+
+    A protocol rather than the settings class itself, so that the model layer does not
+    depend on the settings module that sits above it.
+    """
+
+    @property
+    def MODEL_PATH(self) -> Path: ...
+    @property
+    def IMAGE_SIZE(self) -> tuple[int, int]: ...
+    @property
+    def IMAGE_SIZE_EXPLICIT(self) -> bool: ...
+    @property
+    def CLASS_NAMES(self) -> dict[int, str]: ...
+    @property
+    def INPUT_SCALING(self) -> str: ...
+    @property
+    def GRADCAM_LAYER(self) -> str: ...
+    @property
+    def class_list(self) -> list[str]: ...
 
 
 @dataclass
@@ -55,6 +81,8 @@ class LoadedModel:
 
     def __init__(self, keras_model, metadata: ModelMetadata, path: Path,
                  gradcam_layer: str = "", memory: FeatureMemory | None = None) -> None:
+        # TensorFlow and Keras (graph) only when a model is built: ``braintumor.model``'s
+        # metadata and archive readers stay importable without them
         import tensorflow as tf
 
         from braintumor.model.graph import build_explain_graph
@@ -64,8 +92,6 @@ class LoadedModel:
         self.path = path
         #: The nearest-neighbour vote (braintumor.model.memory), when the model has one.
         self.memory = memory
-        #: Fitted out-of-distribution statistics (braintumor.ood), set by load_model.
-        self.ood_stats = None
         self.graph = build_explain_graph(keras_model, gradcam_layer or metadata.gradcam_layer)
         spec = metadata.input
         signature = [tf.TensorSpec([None, *spec.size, spec.channels], tf.float32)]
@@ -108,11 +134,7 @@ class LoadedModel:
                 # the served class, explained through the network's score for it
                 mask = tf.one_hot(tf.argmax(probs, axis=-1), num_classes, dtype=tf.float32)
                 score = tf.reduce_sum(logits * mask)
-            grads = tape.gradient(score, feature_map)
-            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=-1))
-            peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-            cam = tf.math.divide_no_nan(cam, peak)
+            cam = grad_cam(feature_map, tape.gradient(score, feature_map))
             return logits, probs, cam, features
 
         self._forward = forward
@@ -201,7 +223,7 @@ class LoadedModel:
         return time.perf_counter() - start
 
 
-def _default_metadata(keras_model, settings: Settings) -> ModelMetadata:
+def _default_metadata(keras_model, settings: ModelSettings) -> ModelMetadata:
     shape = tuple(keras_model.inputs[0].shape[1:]) if keras_model.inputs else (None, None, 3)
     height, width, channels = (shape + (None,) * 3)[:3]
     size = (int(height), int(width)) if height and width else settings.IMAGE_SIZE
@@ -212,7 +234,7 @@ def _default_metadata(keras_model, settings: Settings) -> ModelMetadata:
     )
 
 
-def _check(keras_model, metadata: ModelMetadata, settings: Settings) -> None:
+def _check(keras_model, metadata: ModelMetadata, settings: ModelSettings) -> None:
     if not keras_model.outputs and not hasattr(keras_model, "output_shape"):
         raise ModelLoadError("MODEL_PATH", "the model has no outputs")
     try:
@@ -244,41 +266,6 @@ def _check(keras_model, metadata: ModelMetadata, settings: Settings) -> None:
         )
 
 
-def _load_ood_stats(model_path: Path, loaded: LoadedModel):
-    """The model's fitted OOD statistics ({name: fit}), or None when it has none or they do
-    not fit the model (logged).
-
-    Unusable statistics never stop the model from serving: the distance checks are then
-    skipped, which every OOD answer says in its reasons.
-    """
-    from braintumor.model.metadata import read_ood_arrays
-    from braintumor.ood.mahalanobis import unpack
-
-    description = loaded.metadata.ood
-    data = read_ood_arrays(model_path) if description else None
-    if data is None:
-        log.info("model %s has no OOD statistics: the feature-distance check is skipped "
-                 "(run `braintumor fit-ood`)", model_path.name)
-        return None
-    try:
-        fits = unpack(data)
-        components = description["components"]
-        if set(fits) != set(components):
-            raise ValueError(f"arrays for {sorted(fits)}, metadata for {sorted(components)}")
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        log.warning("model %s: unreadable OOD statistics (%s); distance checks skipped",
-                    model_path.name, exc)
-        return None
-    features = fits.get("features")
-    if features is not None and (features.dims != loaded.feature_dims
-                                 or len(features.means) != len(loaded.class_names)):
-        log.warning("model %s: OOD statistics are for %d features and %d classes, the model "
-                    "has %d and %d; distance checks skipped", model_path.name, features.dims,
-                    len(features.means), loaded.feature_dims, len(loaded.class_names))
-        return None
-    return fits
-
-
 def _load_memory(model_path: Path, metadata: ModelMetadata, keras_model
                  ) -> FeatureMemory | None:
     """The model's nearest-neighbour memory, or None when it has none.
@@ -300,14 +287,15 @@ def _load_memory(model_path: Path, metadata: ModelMetadata, keras_model
     return memory
 
 
-def load_model(settings: Settings, path: Path | None = None, warm_up: bool = True) -> LoadedModel:
+def load_model(settings: ModelSettings, path: Path | None = None,
+               warm_up: bool = True) -> LoadedModel:
     """Load MODEL_PATH (or ``path``) once; raises ModelLoadError naming the setting."""
     model_path = Path(path or settings.MODEL_PATH)
     if not model_path.is_file():
         raise ModelLoadError("MODEL_PATH", f"no model file at {model_path}")
     if model_path.suffix not in (".keras", ".h5", ".hdf5"):
         raise ModelLoadError("MODEL_PATH", f"expected a .keras or .h5 file, got {model_path.name}")
-    import keras
+    import keras  # heavy (TensorFlow): only when a model is actually loaded
 
     start = time.perf_counter()
     try:
@@ -327,7 +315,6 @@ def load_model(settings: Settings, path: Path | None = None, warm_up: bool = Tru
     _check(keras_model, metadata, settings)
     loaded = LoadedModel(keras_model, metadata, model_path, settings.GRADCAM_LAYER,
                          memory=_load_memory(model_path, metadata, keras_model))
-    loaded.ood_stats = _load_ood_stats(model_path, loaded)
     if warm_up:
         loaded.warm_up()
     log.info("model %s loaded in %.2fs (metadata: %s, Grad-CAM layer %s)", model_path.name,

@@ -30,12 +30,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from braintumor.config import OOD_POLICIES as POLICIES
-from braintumor.ood.checks import input_reasons
+from braintumor.ood.checks import measure
 from braintumor.ood.layout import layout
 from braintumor.ood.mahalanobis import MahalanobisScorer, MahalanobisStats
+from braintumor.ood.stats import ModelFacts, load_statistics
 
 log = logging.getLogger(__name__)
+
+#: What to do with an image that is not a brain MRI (OOD_POLICY): refuse it with
+#: NOT_BRAIN_MRI, answer and flag it, or not check at all.
+POLICIES: tuple[str, ...] = ("reject", "warn", "off")
 
 NO_STATISTICS = ("no OOD statistics in this model (run `braintumor fit-ood`): the distance "
                  "checks were skipped")
@@ -99,10 +103,12 @@ class OodDetector:
             name: stats.scorer() for name, stats in (fits or {}).items()}
 
     @classmethod
-    def for_model(cls, model, policy: str = "reject",
+    def for_model(cls, model: ModelFacts, policy: str = "reject",
                   threshold_override: float | None = None) -> OodDetector:
-        """The detector a loaded model's metadata describes (see :mod:`braintumor.ood.fit`)."""
-        fits = getattr(model, "ood_stats", None)
+        """The detector a loaded model's file describes: its statistics are read from the
+        model's archive (:mod:`braintumor.ood.stats`, written by :mod:`braintumor.ood.fit`).
+        """
+        fits = load_statistics(model)
         description = model.metadata.ood
         if not fits:  # a metadata may still ask for the confidence rule (README)
             min_confidence = description.get("min_confidence")
@@ -122,9 +128,14 @@ class OodDetector:
     def rejects(self) -> bool:
         return self.policy == "reject"
 
-    def check_input(self, decoded) -> list[str]:
+    def input_failures(self, decoded: object) -> dict[str, str]:
+        """The input checks that failed, {check: reason}; empty when they pass or the
+        policy is off."""
+        return measure(decoded).failures() if self.enabled else {}
+
+    def check_input(self, decoded: object) -> list[str]:
         """Reasons from the input checks alone; empty when they pass or the policy is off."""
-        return input_reasons(decoded) if self.enabled else []
+        return list(self.input_failures(decoded).values())
 
     def component_scores(self, features: np.ndarray | None,
                          pixels: np.ndarray | None) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ feature distance does and the two compare at the same cost.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -22,10 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from braintumor.ood.checks import measure
+from braintumor.classify import Classifier
+from braintumor.config import Settings
+from braintumor.decoding import DecodedImage, decode_file, decode_image
+from braintumor.model.loaded import LoadedModel
+from braintumor.ood import evalset
+from braintumor.ood.auroc import roc_auc
 from braintumor.ood.detector import OodDetector
-from braintumor.preprocessing import canonical_pixels, to_model_input
 
 log = logging.getLogger(__name__)
 
@@ -57,39 +63,36 @@ class Scores:
                 "flagged": np.array(self.flagged, dtype=bool)}
 
 
-def score_images(model, detector: OodDetector, images: Iterable[tuple[str, str, object]],
+def score_images(classifier: Classifier, images: Iterable[tuple[str, str, DecodedImage]],
                  batch_size: int = 64, scores: Scores | None = None) -> Scores:
-    """Run the checks and one model pass over (source, name, decoded image) triples."""
+    """Run the served chain (:meth:`Classifier.assess`, no Grad-CAM) over (source, name,
+    decoded image) triples and keep each rule's result."""
     scores = scores or Scores()
-    spec = model.input_spec
 
-    def flush(batch: list[tuple[str, str, object, dict]]) -> None:
-        pixels = np.stack([canonical_pixels(d, spec.size, spec.framing) for _, _, d, _ in batch])
-        _, probs, features = model.predict_features(to_model_input(pixels, spec))
-        started = time.perf_counter()
-        parts = detector.component_scores(features, pixels)
-        scores.score_seconds += time.perf_counter() - started
-        nan = np.full(len(batch), np.nan)
-        distances = np.max(list(parts.values()), axis=0) if parts else nan
-        decisions = detector.decide_batch([list(failed.values()) for *_, failed in batch],
-                                          probs, parts=parts)
-        for i, ((source, name, _, failed), decision) in enumerate(zip(batch, decisions,
-                                                                      strict=True)):
+    def flush(batch: list[tuple[str, str, DecodedImage]]) -> None:
+        assessed = classifier.assess([decoded for *_, decoded in batch], explain=False)
+        for (source, name, _), assessment in zip(batch, assessed, strict=True):
+            if assessment.error is not None:
+                raise assessment.error
+            probabilities = assessment.probabilities
+            if assessment.ood is None or probabilities is None:
+                raise ValueError("the OOD report needs every image to reach the model "
+                                 "(an OOD_POLICY=warn classifier)")
+            parts = assessment.scores
             scores.sources.append(source)
             scores.names.append(name)
-            scores.failed_checks.append(sorted(failed))
-            scores.confidence.append(float(probs[i].max()))
-            scores.distance.append(float(distances[i]))
-            scores.features.append(float(parts.get("features", nan)[i]))
-            scores.layout.append(float(parts.get("layout", nan)[i]))
-            scores.flagged.append(decision.flagged)
+            scores.failed_checks.append(sorted(assessment.checks))
+            scores.confidence.append(float(np.max(probabilities)))
+            scores.distance.append(max(parts.values()) if parts else np.nan)
+            scores.features.append(parts.get("features", np.nan))
+            scores.layout.append(parts.get("layout", np.nan))
+            scores.flagged.append(assessment.ood.flagged)
+            scores.check_seconds += assessment.seconds.get("checks", 0.0)
+            scores.score_seconds += assessment.seconds.get("distances", 0.0)
 
-    batch: list[tuple[str, str, object, dict]] = []
-    for source, name, decoded in images:
-        started = time.perf_counter()
-        failed = measure(decoded).failures()
-        scores.check_seconds += time.perf_counter() - started
-        batch.append((source, name, decoded, failed))
+    batch: list[tuple[str, str, DecodedImage]] = []
+    for item in images:
+        batch.append(item)
         if len(batch) == batch_size:
             flush(batch)
             batch = []
@@ -98,22 +101,24 @@ def score_images(model, detector: OodDetector, images: Iterable[tuple[str, str, 
     return scores
 
 
-def _decoded_files(data_dir: Path, paths: list[str]) -> Iterator[tuple[str, str, object]]:
-    from braintumor.decoding import decode_file
-
+def _decoded_files(data_dir: Path, paths: list[str]) -> Iterator[tuple[str, str, DecodedImage]]:
     for relative in paths:
         yield "Testing", relative, decode_file(str(data_dir / relative))
 
 
-def _decoded_items(items) -> Iterator[tuple[str, str, object]]:
-    import io
-
-    from braintumor.decoding import decode_image
-
+def _decoded_items(items: Iterable[evalset.OodItem]
+                   ) -> Iterator[tuple[str, str, DecodedImage]]:
     for item in items:
         buffer = io.BytesIO()
         item.image.save(buffer, format="PNG")
         yield item.source, item.name, decode_image(buffer.getvalue())
+
+
+def warn_classifier(model: LoadedModel) -> Classifier:
+    """The served chain for a model, every image answered and flagged (OOD_POLICY=warn)
+    so that each rule can be measured on all of them."""
+    return Classifier(model, Settings(OOD_POLICY="warn"),
+                      ood=OodDetector.for_model(model, policy="warn"))
 
 
 def _rate(mask: np.ndarray) -> float | None:
@@ -140,19 +145,15 @@ def _component_rates(arrays: dict[str, np.ndarray], index: np.ndarray, threshold
     }
 
 
-def evaluate_ood(model, data_dir: Path, paths: list[str], seed: int = 0,
+def evaluate_ood(model: LoadedModel, data_dir: Path, paths: list[str], seed: int = 0,
                  batch_size: int = 64) -> dict:
     """The OOD section of the evaluation report (see the module docstring)."""
-    from PIL import Image
-
-    from braintumor.ood import evalset
-    from braintumor.training.evaluate import roc_auc
-
     started = time.perf_counter()
-    detector = OodDetector.for_model(model, policy="warn")
+    classifier = warn_classifier(model)
+    detector = classifier.ood
     description = model.metadata.ood if detector.fits is not None else {}
     min_confidence = (description.get("validation") or {}).get("confidence_p0_5")
-    scores = score_images(model, detector, _decoded_files(data_dir, paths), batch_size)
+    scores = score_images(classifier, _decoded_files(data_dir, paths), batch_size)
     n_testing = len(scores.names)
     check_ms = 1000 * scores.check_seconds / max(n_testing, 1)
     score_ms = 1000 * scores.score_seconds / max(n_testing, 1)
@@ -164,7 +165,7 @@ def evaluate_ood(model, data_dir: Path, paths: list[str], seed: int = 0,
         with Image.open(data_dir / paths[i]) as opened:
             scans.append(opened.convert("L"))
     items = evalset.build(scans, seed=seed)
-    score_images(model, detector, _decoded_items(items), batch_size, scores)
+    score_images(classifier, _decoded_items(items), batch_size, scores)
 
     arrays = scores.arrays()
     sources = np.array(scores.sources)
