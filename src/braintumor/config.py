@@ -74,6 +74,10 @@ class Settings:
     OOD_POLICY: str = "reject"
     #: Feature-distance limit overriding the model's fitted one; None keeps the fitted one.
     OOD_THRESHOLD: float | None = None
+    #: Most slices one series may have (POST /api/classify-series, classify-series, dicomweb).
+    MAX_SERIES_SLICES: int = 400
+    #: Largest series in bytes: the request body, a zip's expanded members, a NIfTI's data.
+    MAX_SERIES_BYTES: int = 512 * 1024 * 1024
     #: Image-size setting came from the environment (so it must match the model).
     IMAGE_SIZE_EXPLICIT: bool = False
 
@@ -223,6 +227,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["OOD_POLICY"] = _parse_choice("OOD_POLICY", v, OOD_POLICIES)
     if (v := raw("OOD_THRESHOLD")) is not None and v.strip():
         values["OOD_THRESHOLD"] = _parse_positive_float("OOD_THRESHOLD", v)
+    if (v := raw("MAX_SERIES_SLICES")) is not None:
+        values["MAX_SERIES_SLICES"] = _parse_int("MAX_SERIES_SLICES", v, 1, 100_000)
+    if (v := raw("MAX_SERIES_BYTES")) is not None:
+        values["MAX_SERIES_BYTES"] = _parse_int("MAX_SERIES_BYTES", v, 1024)
 
     settings = Settings(**values)  # type: ignore[arg-type]
     return settings

@@ -44,6 +44,14 @@ class FileTooLargeError(BrainTumorError):
     status = 413
 
 
+class InvalidSeriesError(BrainTumorError):
+    """A series upload whose files do not make one series (mixed series, sizes,
+    orientations; an unsafe or nested zip; a NIfTI that is not one 3-D volume)."""
+
+    code = "INVALID_SERIES"
+    status = 400
+
+
 class ClassificationError(BrainTumorError):
     code = "CLASSIFICATION_ERROR"
     status = 500

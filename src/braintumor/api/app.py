@@ -12,6 +12,7 @@ from flask_cors import CORS
 from braintumor.api.errors import register_error_handlers
 from braintumor.api.frontend import bp as frontend_bp
 from braintumor.api.routes import bp
+from braintumor.api.series import bp as series_bp
 from braintumor.api.service import Service
 from braintumor.api.spark_status import start_spark
 from braintumor.classify import Classifier
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     )
     CORS(app, resources={r"/*": {"origins": list(settings.CORS_ORIGINS)}})
     app.register_blueprint(bp)
+    app.register_blueprint(series_bp)  # POST /api/classify-series
     app.register_blueprint(frontend_bp)  # the web page's /assets/ (frontend/dist)
     register_error_handlers(app)
     start_spark(app, settings)  # SPARK_ENABLED: in the background, never blocking

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from braintumor.classify import utc_timestamp
@@ -41,6 +41,9 @@ def _http_message(exc: HTTPException) -> str:
         return "Endpoint not found"
     if exc.code == 405:
         return "Method not allowed for this endpoint"
+    if exc.code == 413 and request.path == "/api/classify-series":
+        limit = current_app.extensions["braintumor"].settings.MAX_SERIES_BYTES
+        return f"Series exceeds the {limit // (1024 * 1024)} MB limit (MAX_SERIES_BYTES)"
     if exc.code == 413:
         limit = current_app.extensions["braintumor"].settings.MAX_CONTENT_LENGTH
         return f"File exceeds {limit // (1024 * 1024)}MB limit"

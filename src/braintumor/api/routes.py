@@ -35,6 +35,9 @@ def api_info() -> dict:
         "endpoints": {
             "/api/classify": {"method": "POST",
                               "description": "Upload and classify a brain MRI image"},
+            "/api/classify-series": {"method": "POST",
+                                     "description": "Classify a whole series: DICOM files, "
+                                                    "a zip of them, or a NIfTI volume"},
             "/api/health": {"method": "GET", "description": "Health check endpoint"},
             "/api/classes": {"method": "GET",
                              "description": "Get available classification classes"},

@@ -1,0 +1,218 @@
+"""DICOM files of one series -> an ordered, checked :class:`SeriesVolume`.
+
+Each file's geometry is read first, before any pixel is decoded: only the tags that
+place and describe a slice (group 0020 positions and UIDs, size, modality, SOP class),
+never a patient, study date or institution tag. The pixels are decoded later, slice by
+slice, by the same :func:`braintumor.decoding.decode_image` as ``/api/classify``, so a
+slice of a series and the same file uploaded alone become the same picture.
+
+Order: Image Position (Patient) projected on the slice normal (the cross product of the
+row and column directions of Image Orientation (Patient)), which is right whatever the
+scanner numbered; Instance Number when a file has no position; the upload order when
+neither is there. Files of several series, sizes or orientations are refused by name of
+the problem (never by file name: a file name may carry a patient's name).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from braintumor.decoding import DecodedImage, decode_image
+from braintumor.dicom import is_dicom
+from braintumor.errors import FileTooLargeError, InvalidImageError, InvalidSeriesError
+from braintumor.series.volume import SeriesSlice, SeriesVolume, median_spacing, plane_of
+
+#: The tags read to place a slice; nothing that identifies a person.
+GEOMETRY_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "FrameOfReferenceUID", "Modality", "Rows", "Columns", "NumberOfFrames",
+    "ImagePositionPatient", "ImageOrientationPatient", "InstanceNumber",
+)
+#: Directions closer than this (cosine difference) count as the same orientation.
+ORIENTATION_TOLERANCE = 1e-3
+
+
+@dataclass
+class DicomGeometry:
+    """The placing facts of one DICOM file."""
+
+    number: int  # 1-based position in the upload, for messages
+    data: bytes
+    rows: int | None
+    columns: int | None
+    frames: int
+    modality: str | None
+    series_uid: str | None
+    study_uid: str | None
+    frame_of_reference_uid: str | None
+    sop_class_uid: str | None
+    sop_instance_uid: str | None
+    position: np.ndarray | None
+    orientation: np.ndarray | None
+    instance_number: int | None
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.rows) and bool(self.columns)
+
+
+def _floats(value: object, count: int) -> np.ndarray | None:
+    try:
+        numbers = np.array([float(v) for v in value], dtype=np.float64)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return None
+    return numbers if numbers.shape == (count,) and np.isfinite(numbers).all() else None
+
+
+def _text(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def read_geometry(data: bytes, number: int) -> DicomGeometry:
+    """The placing tags of one DICOM file; a file that cannot be parsed is INVALID_IMAGE."""
+    import pydicom
+    from pydicom import config
+    from pydicom.datadict import tag_for_keyword
+
+    # pydicom would log a value that fails validation, quoting it: never read aloud
+    config.settings.reading_validation_mode = config.IGNORE
+    tags = [tag_for_keyword(k) for k in GEOMETRY_KEYWORDS]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data), specific_tags=tags, stop_before_pixels=True)
+            rows, columns = ds.get("Rows"), ds.get("Columns")
+            frames = ds.get("NumberOfFrames")
+            instance = ds.get("InstanceNumber")
+            geometry = DicomGeometry(
+                number=number, data=data,
+                rows=int(rows) if rows is not None else None,
+                columns=int(columns) if columns is not None else None,
+                frames=int(frames) if frames not in (None, "") else 1,
+                modality=_text(ds.get("Modality")),
+                series_uid=_text(ds.get("SeriesInstanceUID")),
+                study_uid=_text(ds.get("StudyInstanceUID")),
+                frame_of_reference_uid=_text(ds.get("FrameOfReferenceUID")),
+                sop_class_uid=_text(ds.get("SOPClassUID")),
+                sop_instance_uid=_text(ds.get("SOPInstanceUID")),
+                position=_floats(ds.get("ImagePositionPatient"), 3),
+                orientation=_floats(ds.get("ImageOrientationPatient"), 6),
+                instance_number=int(instance) if instance not in (None, "") else None,
+            )
+    except Exception as exc:  # pydicom's text may quote values: say only what kind
+        raise InvalidImageError(
+            f"Image validation failed: file {number} of the series is a truncated or "
+            f"corrupt DICOM file ({type(exc).__name__})") from None
+    if geometry.modality is not None and not geometry.modality.replace(" ", "").isalnum():
+        geometry.modality = None  # not a code string: do not echo it
+    return geometry
+
+
+def _normal(orientation: np.ndarray) -> np.ndarray | None:
+    row, column = orientation[:3], orientation[3:]
+    normal = np.cross(row, column)
+    length = float(np.linalg.norm(normal))
+    return normal / length if length > 1e-6 else None
+
+
+def _loader(data: bytes, max_pixels: int):
+    def load() -> DecodedImage:
+        return decode_image(data, max_pixels=max_pixels)
+    return load
+
+
+def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
+                            max_pixels: int, ignored: int = 0) -> SeriesVolume:
+    """Check and order DICOM files (bytes) into one series; non-DICOM files are counted.
+
+    ``ignored`` counts files already skipped by the caller (e.g. zip members).
+    """
+    geometries: list[DicomGeometry] = []
+    for number, data in enumerate(files, start=1):
+        if not is_dicom(data):
+            ignored += 1
+            continue
+        geometry = read_geometry(data, number)
+        if not geometry.is_image:  # DICOMDIR, reports, presentation states...
+            ignored += 1
+            continue
+        geometries.append(geometry)
+    if not geometries:
+        raise InvalidSeriesError(
+            "No DICOM images found in the series" + (
+                f" ({ignored} file{'s' if ignored != 1 else ''} ignored: not DICOM images)"
+                if ignored else ""))
+    if len(geometries) > max_slices:
+        raise FileTooLargeError(
+            f"The series has {len(geometries)} slices; the limit is {max_slices} "
+            "(MAX_SERIES_SLICES)")
+    series = {g.series_uid for g in geometries}
+    if len(series) > 1:
+        raise InvalidSeriesError(
+            f"The files belong to {len(series)} different series; send one series per "
+            "request")
+    multi = [g for g in geometries if g.frames > 1]
+    if multi:
+        raise InvalidSeriesError(
+            f"File {multi[0].number} is a multi-frame DICOM image ({multi[0].frames} "
+            "frames); a series is read from single-frame slices (classify one frame of "
+            "it with /api/classify and the frame field)")
+    sizes = Counter((g.columns, g.rows) for g in geometries)
+    if len(sizes) > 1:
+        named = " and ".join(f"{c}x{r}" for (c, r), _ in sizes.most_common(2))
+        raise InvalidSeriesError(
+            f"The slices have different sizes ({named}); a series has one size")
+    orientations = [g.orientation for g in geometries]
+    normal = None
+    if all(o is not None for o in orientations):
+        first = orientations[0]
+        if any(np.abs(o - first).max() > ORIENTATION_TOLERANCE for o in orientations):
+            raise InvalidSeriesError(
+                "The slices have different orientations (Image Orientation Patient); "
+                "a series is one stack of parallel slices")
+        normal = _normal(first)
+    modalities = Counter(g.modality for g in geometries)
+    if len(modalities) > 1:
+        raise InvalidSeriesError(
+            f"The slices have {len(modalities)} different modalities; a series has one")
+
+    positions: list[float | None]
+    if normal is not None and all(g.position is not None for g in geometries):
+        positions = [float(np.dot(g.position, normal)) for g in geometries]
+        order = sorted(range(len(geometries)),
+                       key=lambda i: (positions[i], geometries[i].instance_number or 0, i))
+        ordered_by = "position"
+    elif all(g.instance_number is not None for g in geometries):
+        positions = [None] * len(geometries)
+        order = sorted(range(len(geometries)),
+                       key=lambda i: (geometries[i].instance_number, i))
+        ordered_by = "instance_number"
+    else:
+        positions = [None] * len(geometries)
+        order = list(range(len(geometries)))
+        ordered_by = "upload"
+
+    slices = [SeriesSlice(
+        load=_loader(geometries[i].data, max_pixels),
+        position=None if positions[i] is None else round(positions[i], 3),
+        instance_number=geometries[i].instance_number,
+        sop_instance_uid=geometries[i].sop_instance_uid,
+        sop_class_uid=geometries[i].sop_class_uid,
+    ) for i in order]
+    first = geometries[0]
+    uids = {key: value for key, value in (
+        ("StudyInstanceUID", first.study_uid), ("SeriesInstanceUID", first.series_uid),
+        ("FrameOfReferenceUID", first.frame_of_reference_uid)) if value}
+    return SeriesVolume(
+        slices=slices, source=source, modality=first.modality,
+        orientation=plane_of(normal) if normal is not None else None,
+        ordered_by=ordered_by, rows=int(first.rows or 0), columns=int(first.columns or 0),
+        files_ignored=ignored, spacing_mm=median_spacing([s.position for s in slices]),
+        uids=uids,
+    )
