@@ -9,36 +9,36 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
+from braintumor.classify import Classifier, utc_timestamp
+from braintumor.config import Settings, describe, load_settings
 from braintumor.errors import BrainTumorError, ConfigError, NotBrainMRIError
+from braintumor.model import load_model
+from braintumor.model.metadata import read_metadata
+from braintumor.ood.fit import fit_model_file
+from braintumor.server import serve
 
-DEFAULT_DATA = os.environ.get("BRAINTUMOR_DATA", "../shared/datasets/brain-tumor-mri")
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The settings :func:`main` loaded once for this run (every command's own)."""
+    return getattr(args, "settings", None) or load_settings()
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from braintumor.server import serve
-
-    return serve(port=args.port, host=args.host)
+    return serve(settings_of(args), port=args.port, host=args.host)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from braintumor.classify import Classifier
-    from braintumor.config import load_settings
-    from braintumor.model import load_model
-
-    settings = load_settings()
-    classifier = Classifier(load_model(settings), settings)
+    settings = settings_of(args)
+    classifier = Classifier(load_model(settings.model), settings)
     path = Path(args.image)
     if not path.is_file():
         raise ConfigError("IMAGE", f"no file at {path}")
     try:
         result = classifier.classify_upload(path.read_bytes(), path.name, frame=args.frame)
     except NotBrainMRIError as exc:  # the API's error JSON on stdout, the line on stderr
-        from braintumor.classify import utc_timestamp
-
         print(json.dumps({"success": False, "error": {"message": exc.message, "code": exc.code,
                                                       "status": exc.status},
                           "timestamp": utc_timestamp()}, indent=None if args.compact else 2))
@@ -53,7 +53,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from braintumor.training.train import TrainConfig, train
+    from braintumor.training.train import TrainConfig, train  # TensorFlow: this command only
 
     config = TrainConfig(
         data=args.data, out=args.out, run_dir=args.run_dir, architecture=args.arch,
@@ -72,7 +72,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from braintumor.training.evaluate import evaluate
+    from braintumor.training.evaluate import evaluate  # TensorFlow, matplotlib: only here
 
     report = evaluate(Path(args.model), Path(args.data), Path(args.out),
                       hard_subset=Path(args.hard_subset) if args.hard_subset else None,
@@ -85,14 +85,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit_ood(args: argparse.Namespace) -> int:
-    from braintumor.ood.fit import fit_model_file
-
     try:
         description = fit_model_file(
             Path(args.model), Path(args.data),
             run_dir=Path(args.run_dir) if args.run_dir else None,
             out=Path(args.out) if args.out else None,
-            cache_dir=Path(args.cache_dir) if args.cache_dir else None, quantile=args.quantile)
+            cache_dir=Path(args.cache_dir) if args.cache_dir else None, quantile=args.quantile,
+            settings=settings_of(args).model)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError("fit-ood", str(exc)) from None
     print(json.dumps(description, indent=2))
@@ -100,7 +99,7 @@ def _cmd_fit_ood(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit_memory(args: argparse.Namespace) -> int:
-    from braintumor.training.fit_memory import fit_memory_file
+    from braintumor.training.fit_memory import fit_memory_file  # TensorFlow: only here
 
     try:
         description = fit_memory_file(
@@ -114,11 +113,11 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
 
 
 def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
-    from braintumor.config import load_settings
+    # Spark (and the JVM it starts) only for the Spark commands
     from braintumor.spark.commands import run_spark_job
     from braintumor.spark.preprocess import run_preprocess
 
-    settings = load_settings()
+    settings = settings_of(args)
     counts = run_spark_job(lambda: run_preprocess(
         settings, args.input, args.output, size=args.size, overwrite=args.overwrite,
         partitions=args.partitions, framing=args.framing))
@@ -127,11 +126,11 @@ def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
 
 
 def _cmd_spark_classify(args: argparse.Namespace) -> int:
-    from braintumor.config import load_settings
+    # Spark (and the JVM it starts) only for the Spark commands
     from braintumor.spark.classify import run_classify
     from braintumor.spark.commands import run_spark_job
 
-    settings = load_settings()
+    settings = settings_of(args)
     counts = run_spark_job(lambda: run_classify(
         settings, args.input, args.output, fmt=args.format, model_path=args.model,
         heatmap_dir=args.heatmaps, overwrite=args.overwrite, partitions=args.partitions))
@@ -140,10 +139,7 @@ def _cmd_spark_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from braintumor.config import describe, load_settings
-    from braintumor.model.metadata import read_metadata
-
-    settings = load_settings()
+    settings = settings_of(args)
     model_path = Path(args.model or settings.MODEL_PATH)
     raw = read_metadata(model_path) if model_path.is_file() else None
     print(json.dumps({"settings": describe(settings),
@@ -151,17 +147,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_refit_arguments(p: argparse.ArgumentParser, run_dir_required: bool) -> None:
+def _add_refit_arguments(p: argparse.ArgumentParser, run_dir_required: bool, data: Path
+                         ) -> None:
     """What fit-ood and fit-memory share: the model to refit, its training data and run."""
     p.add_argument("--model", default="models/braintumor-cnn.keras")
-    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
+    p.add_argument("--data", default=f"{data}/Training")
     p.add_argument("--run-dir", required=run_dir_required, default=None,
                    help="the training run folder: its split.json gives the train/val lists")
     p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
     p.add_argument("--cache-dir", default=".cache")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+    """The command line; ``settings`` give the defaults that come from the environment
+    (BRAINTUMOR_DATA for every --data)."""
+    data = (settings or Settings()).BRAINTUMOR_DATA
     parser = argparse.ArgumentParser(prog="braintumor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_series_parser(sub)  # classify-series
 
     p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
-    p.add_argument("--data", default=f"{DEFAULT_DATA}/Training")
+    p.add_argument("--data", default=f"{data}/Training")
     p.add_argument("--out", default="models/braintumor-cnn.keras")
     p.add_argument("--run-dir", default="runs/default",
                    help="checkpoints and history; re-run to resume")
@@ -226,10 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
     p.add_argument("--model", default="models/braintumor-cnn.keras")
-    p.add_argument("--data", default=f"{DEFAULT_DATA}/Testing")
-    p.add_argument("--hard-subset", default=f"{DEFAULT_DATA}/hard_test_subset.txt")
+    p.add_argument("--data", default=f"{data}/Testing")
+    p.add_argument("--hard-subset", default=f"{data}/hard_test_subset.txt")
     p.add_argument("--out", default="reports/latest")
-    p.add_argument("--sources", default=f"{DEFAULT_DATA}/sources.tsv",
+    p.add_argument("--sources", default=f"{data}/sources.tsv",
                    help="the dataset's file -> collection table: figures by collection and "
                         "the collection probe (skipped when the file is missing)")
     p.add_argument("--extra-tumour", default=None,
@@ -244,14 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit-ood", help="fit the not-a-brain-MRI statistics of a model on its "
                                        "training split and store them in its metadata")
-    _add_refit_arguments(p, run_dir_required=False)
+    _add_refit_arguments(p, run_dir_required=False, data=data)
     p.add_argument("--quantile", type=float, default=0.995,
                    help="share of validation scans under the threshold (default 0.995)")
     p.set_defaults(func=_cmd_fit_ood)
 
     p = sub.add_parser("fit-memory", help="give a model its nearest-neighbour memory of the "
                                           "Training scans (vote settings chosen on validation)")
-    _add_refit_arguments(p, run_dir_required=True)
+    _add_refit_arguments(p, run_dir_required=True, data=data)
     p.set_defaults(func=_cmd_fit_memory)
 
     p = sub.add_parser("info", help="print the settings and the model's metadata")
@@ -293,9 +293,19 @@ def _resolve_train_defaults(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Load the settings once, parse the command line, run the command.
+
+    The settings travel down on ``args.settings``; no command reads the environment.
+    """
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    args = build_parser(settings).parse_args(argv)
+    args.settings = settings
     _resolve_train_defaults(args)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+    logging.basicConfig(level=settings.LOG_LEVEL,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

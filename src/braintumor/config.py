@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TypeVar
 
+from braintumor.classes import DEFAULT_CLASS_NAMES as CLASS_NAMES
 from braintumor.errors import ConfigError
+from braintumor.ood.detector import POLICIES
 
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -22,17 +25,15 @@ DEFAULT_MODEL_PATH = PROJECT_ROOT / "models" / "braintumor-cnn.keras"
 #: Where `make frontend` builds the web page that the API serves at / and /assets/.
 DEFAULT_FRONTEND_DIST = PROJECT_ROOT / "frontend" / "dist"
 
-DEFAULT_CLASS_NAMES: dict[int, str] = {
-    0: "Glioma",
-    1: "Meningioma",
-    2: "No Tumor",
-    3: "Pituitary",
-}
+#: Where the tests, the Makefile and the CLI's defaults find the dataset.
+DEFAULT_DATA = Path("../shared/datasets/brain-tumor-mri")
+
+DEFAULT_CLASS_NAMES: dict[int, str] = dict(enumerate(CLASS_NAMES))
 
 #: Scalings a bare model (one without metadata) may declare through INPUT_SCALING.
 INPUT_SCALINGS = ("unit", "raw", "symmetric", "caffe", "torch")
-#: What to do with an image that is not a brain MRI (braintumor.ood.detector).
-OOD_POLICIES = ("reject", "warn", "off")
+#: What to do with an image that is not a brain MRI: the OOD package's own names.
+OOD_POLICIES = POLICIES
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -78,6 +79,8 @@ class Settings:
     MAX_SERIES_SLICES: int = 400
     #: Largest series in bytes: the request body, a zip's expanded members, a NIfTI's data.
     MAX_SERIES_BYTES: int = 512 * 1024 * 1024
+    #: The Brain Tumor MRI dataset (Training/, Testing/): the CLI's default --data.
+    BRAINTUMOR_DATA: Path = DEFAULT_DATA
     #: Image-size setting came from the environment (so it must match the model).
     IMAGE_SIZE_EXPLICIT: bool = False
 
@@ -89,6 +92,99 @@ class Settings:
     def class_list(self) -> list[str]:
         """Class names ordered by id."""
         return [self.CLASS_NAMES[i] for i in sorted(self.CLASS_NAMES)]
+
+    def _group(self, cls: type[_G]) -> _G:
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})  # type: ignore[arg-type]
+
+    @property
+    def serving(self) -> ServingSettings:
+        return self._group(ServingSettings)
+
+    @property
+    def model(self) -> ModelSettings:
+        return self._group(ModelSettings)
+
+    @property
+    def ood(self) -> OodSettings:
+        return self._group(OodSettings)
+
+    @property
+    def spark(self) -> SparkSettings:
+        return self._group(SparkSettings)
+
+    @property
+    def data(self) -> DataSettings:
+        return self._group(DataSettings)
+
+
+# --- the settings by concern: each part of the service is handed the group it uses -------
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """The HTTP server, its limits and its answers (api, server)."""
+
+    FLASK_HOST: str
+    FLASK_PORT: int
+    CORS_ORIGINS: tuple[str, ...]
+    MAX_CONTENT_LENGTH: int
+    FLASK_ENV: str
+    FLASK_DEBUG: bool
+    LOG_LEVEL: str
+    VISUALIZATION_MAX_SIZE: int
+    MAX_IMAGE_PIXELS: int
+    WORKERS: int
+    THREADS: int
+    FRONTEND_DIST: Path
+    MAX_SERIES_SLICES: int
+    MAX_SERIES_BYTES: int
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model is served and how a model without metadata is read (model.loaded)."""
+
+    MODEL_PATH: Path
+    IMAGE_SIZE: tuple[int, int]
+    CLASS_NAMES: dict[int, str]
+    GRADCAM_LAYER: str
+    INPUT_SCALING: str
+    IMAGE_SIZE_EXPLICIT: bool
+
+    @property
+    def class_list(self) -> list[str]:
+        return [self.CLASS_NAMES[i] for i in sorted(self.CLASS_NAMES)]
+
+
+@dataclass(frozen=True)
+class OodSettings:
+    """The not-a-brain-MRI decision (ood)."""
+
+    OOD_POLICY: str
+    OOD_THRESHOLD: float | None
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """The SparkSession of the batch jobs and of SPARK_ENABLED (spark.session)."""
+
+    SPARK_APP_NAME: str
+    SPARK_MASTER: str
+    SPARK_EXECUTOR_MEMORY: str
+    SPARK_DRIVER_MEMORY: str
+    SPARK_ENABLED: bool
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where the offline commands find the dataset (cli's defaults)."""
+
+    BRAINTUMOR_DATA: Path
+
+
+GROUPS: dict[str, type] = {"serving": ServingSettings, "model": ModelSettings,
+                           "ood": OodSettings, "spark": SparkSettings, "data": DataSettings}
+_G = TypeVar("_G", ServingSettings, ModelSettings, OodSettings, SparkSettings, DataSettings)
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -170,70 +266,124 @@ def _parse_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _path(name: str, raw: str) -> Path:
+    return Path(raw.strip()).expanduser()
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _int(minimum: int, maximum: int | None = None) -> Callable[[str, str], int]:
+    return lambda name, raw: _parse_int(name, raw, minimum, maximum)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
+    return lambda name, raw: _parse_choice(name, raw, choices)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of :data:`SETTINGS`: an environment variable, how it is read, what it means.
+
+    The default is the :class:`Settings` field's; ``shown`` replaces it in the README's
+    table where the value itself would mislead (a path on this machine, "none").
+    ``blank`` says what an empty value means: the default (True), or a value to parse
+    (False: ``FLASK_DEBUG=`` is false, ``CORS_ORIGINS=`` allows no origin).
+    """
+
+    name: str
+    parse: Callable[[str, str], object]
+    help: str
+    shown: str | None = None
+    blank: bool = True
+
+
+#: Every setting, in the order the README's table lists them: the one place that says
+#: how each is parsed, what its default is and what it means.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MODEL_PATH", _path, "any Keras 3 `.keras`/`.h5` 4-class softmax classifier",
+            shown="models/braintumor-cnn.keras"),
+    Setting("IMAGE_SIZE", _parse_size, "input size for a model whose input size is not "
+            "fixed (must match a fixed one)", shown="224,224"),
+    Setting("CLASS_NAMES", _parse_class_names, "comma list, JSON list or JSON object",
+            shown=",".join(CLASS_NAMES)),
+    Setting("FLASK_HOST", _text, "where to listen"),
+    Setting("FLASK_PORT", _int(1, 65535), "where to listen", blank=False),
+    Setting("CORS_ORIGINS", lambda name, raw: _parse_origins(raw), "comma list or `*`",
+            shown="http://localhost:3000", blank=False),
+    Setting("MAX_CONTENT_LENGTH", _int(1024), "largest upload in bytes", blank=False),
+    Setting("FLASK_ENV", _choice(("development", "production", "testing")),
+            "`development`, `production` or `testing`"),
+    Setting("FLASK_DEBUG", _parse_bool, "`true` runs Flask's debug server instead of "
+            "gunicorn", blank=False),
+    Setting("LOG_LEVEL", lambda name, raw: _parse_choice(
+        name, raw, ("debug", "info", "warning", "error", "critical")).upper(),
+            "`DEBUG` also logs each request"),
+    Setting("SPARK_APP_NAME", _text, "Spark jobs' application name"),
+    Setting("SPARK_MASTER", _text, "Spark jobs' master"),
+    Setting("SPARK_EXECUTOR_MEMORY", _text, "Spark jobs' executor memory"),
+    Setting("SPARK_DRIVER_MEMORY", _text, "Spark jobs' driver memory"),
+    Setting("SPARK_ENABLED", _parse_bool, "`true`: the server also starts a SparkSession, "
+            "reported by `/api/health` ([Spark](#spark))", blank=False),
+    Setting("GRADCAM_LAYER", _text, "layer to explain; default: the last layer with a 4-D "
+            "output, also inside a nested backbone", shown="(automatic)", blank=False),
+    Setting("VISUALIZATION_MAX_SIZE", _int(224, 4096), "long side of the returned pictures "
+            "(never under 224)", blank=False),
+    Setting("INPUT_SCALING", _choice(INPUT_SCALINGS), "for a model without metadata: `unit` "
+            "(x/255), `raw`, `symmetric` ([-1, 1]), `caffe` (Keras ResNet50 "
+            "`preprocess_input`), `torch`"),
+    Setting("MAX_IMAGE_PIXELS", _int(50_176), "largest decoded image, against "
+            "decompression bombs", blank=False),
+    Setting("WORKERS", _int(1, 64), "gunicorn worker processes", blank=False),
+    Setting("THREADS", _int(1, 64), "gunicorn threads per worker", blank=False),
+    Setting("FRONTEND_DIST", _path, "the built web page served at `/` (browsers) and "
+            "`/assets/`", shown="frontend/dist"),
+    Setting("OOD_POLICY", _choice(OOD_POLICIES), "an image that is not a brain MRI: "
+            "`reject` (422 `NOT_BRAIN_MRI`), `warn` (answer, `ood.flagged` true) or `off` "
+            "(no check) ([details](#out-of-distribution-inputs))"),
+    Setting("OOD_THRESHOLD", _parse_positive_float, "overrides the fitted limit of "
+            "`ood.score` (a positive number)", shown="(the model's)"),
+    Setting("MAX_SERIES_SLICES", _int(1, 100_000), "most slices one series may have",
+            blank=False),
+    Setting("MAX_SERIES_BYTES", _int(1024), "largest series in bytes: the request body, a "
+            "zip's expanded members, a NIfTI's data", blank=False),
+    Setting("BRAINTUMOR_DATA", _path, "the dataset (`Training/`, `Testing/`): the default "
+            "`--data` of the offline commands, and the tests' real scans"),
+)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from the spec defaults and ``environ`` (default: os.environ)."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
-
-    def raw(name: str) -> str | None:
-        value = env.get(name)
-        return None if value is None else str(value)
-
-    if (v := raw("MODEL_PATH")) is not None and v.strip():
-        values["MODEL_PATH"] = Path(v.strip()).expanduser()
-    if (v := raw("IMAGE_SIZE")) is not None and v.strip():
-        values["IMAGE_SIZE"] = _parse_size("IMAGE_SIZE", v)
+    for setting in SETTINGS:
+        raw = env.get(setting.name)
+        if raw is None or (setting.blank and not str(raw).strip()):
+            continue
+        values[setting.name] = setting.parse(setting.name, str(raw))
+    if "IMAGE_SIZE" in values:
         values["IMAGE_SIZE_EXPLICIT"] = True
-    if (v := raw("CLASS_NAMES")) is not None and v.strip():
-        values["CLASS_NAMES"] = _parse_class_names("CLASS_NAMES", v)
-    if (v := raw("FLASK_HOST")) is not None and v.strip():
-        values["FLASK_HOST"] = v.strip()
-    if (v := raw("FLASK_PORT")) is not None:
-        values["FLASK_PORT"] = _parse_int("FLASK_PORT", v, 1, 65535)
-    if (v := raw("CORS_ORIGINS")) is not None:
-        values["CORS_ORIGINS"] = _parse_origins(v)
-    if (v := raw("MAX_CONTENT_LENGTH")) is not None:
-        values["MAX_CONTENT_LENGTH"] = _parse_int("MAX_CONTENT_LENGTH", v, 1024)
-    if (v := raw("FLASK_ENV")) is not None and v.strip():
-        values["FLASK_ENV"] = _parse_choice(
-            "FLASK_ENV", v, ("development", "production", "testing")
-        )
-    if (v := raw("FLASK_DEBUG")) is not None:
-        values["FLASK_DEBUG"] = _parse_bool("FLASK_DEBUG", v)
-    if (v := raw("LOG_LEVEL")) is not None and v.strip():
-        values["LOG_LEVEL"] = _parse_choice(
-            "LOG_LEVEL", v, ("debug", "info", "warning", "error", "critical")
-        ).upper()
-    for name in ("SPARK_APP_NAME", "SPARK_MASTER", "SPARK_EXECUTOR_MEMORY", "SPARK_DRIVER_MEMORY"):
-        if (v := raw(name)) is not None and v.strip():
-            values[name] = v.strip()
-    if (v := raw("SPARK_ENABLED")) is not None:
-        values["SPARK_ENABLED"] = _parse_bool("SPARK_ENABLED", v)
-    if (v := raw("GRADCAM_LAYER")) is not None:
-        values["GRADCAM_LAYER"] = v.strip()
-    if (v := raw("VISUALIZATION_MAX_SIZE")) is not None:
-        values["VISUALIZATION_MAX_SIZE"] = _parse_int("VISUALIZATION_MAX_SIZE", v, 224, 4096)
-    if (v := raw("INPUT_SCALING")) is not None and v.strip():
-        values["INPUT_SCALING"] = _parse_choice("INPUT_SCALING", v, INPUT_SCALINGS)
-    if (v := raw("MAX_IMAGE_PIXELS")) is not None:
-        values["MAX_IMAGE_PIXELS"] = _parse_int("MAX_IMAGE_PIXELS", v, 50_176)
-    if (v := raw("WORKERS")) is not None:
-        values["WORKERS"] = _parse_int("WORKERS", v, 1, 64)
-    if (v := raw("THREADS")) is not None:
-        values["THREADS"] = _parse_int("THREADS", v, 1, 64)
-    if (v := raw("FRONTEND_DIST")) is not None and v.strip():
-        values["FRONTEND_DIST"] = Path(v.strip()).expanduser()
-    if (v := raw("OOD_POLICY")) is not None and v.strip():
-        values["OOD_POLICY"] = _parse_choice("OOD_POLICY", v, OOD_POLICIES)
-    if (v := raw("OOD_THRESHOLD")) is not None and v.strip():
-        values["OOD_THRESHOLD"] = _parse_positive_float("OOD_THRESHOLD", v)
-    if (v := raw("MAX_SERIES_SLICES")) is not None:
-        values["MAX_SERIES_SLICES"] = _parse_int("MAX_SERIES_SLICES", v, 1, 100_000)
-    if (v := raw("MAX_SERIES_BYTES")) is not None:
-        values["MAX_SERIES_BYTES"] = _parse_int("MAX_SERIES_BYTES", v, 1024)
+    return Settings(**values)  # type: ignore[arg-type]
 
-    settings = Settings(**values)  # type: ignore[arg-type]
-    return settings
+
+def _shown_default(setting: Setting) -> str:
+    if setting.shown is not None:
+        return setting.shown
+    value = getattr(Settings(), setting.name)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def settings_markdown() -> str:
+    """The README's settings table, generated from :data:`SETTINGS`."""
+    lines = ["| Setting | Default | Meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        shown = _shown_default(setting)
+        shown = shown if shown.startswith("(") else f"`{shown}`"  # "(automatic)" is words
+        lines.append(f"| `{setting.name}` | {shown} | {setting.help} |")
+    return "\n".join(lines) + "\n"
 
 
 def describe(settings: Settings) -> dict[str, object]:

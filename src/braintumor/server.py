@@ -62,9 +62,11 @@ def _gunicorn_application(settings: Settings):
     return Application()
 
 
-def serve(port: int | None = None, host: str | None = None) -> int:
-    """Start the server in the foreground; returns the exit code."""
-    settings = load_settings()
+def serve(settings: Settings | None = None, port: int | None = None,
+          host: str | None = None) -> int:
+    """Start the server in the foreground with the caller's ``settings`` (the CLI loads
+    them once; None: from the environment); returns the exit code."""
+    settings = settings or load_settings()
     overrides: dict[str, object] = {}
     if port is not None:
         overrides["FLASK_PORT"] = port

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     started = time.time()
     settings = settings or load_settings()
     logging.getLogger("braintumor").setLevel(settings.LOG_LEVEL)
-    model = model or load_model(settings)
+    model = model or load_model(settings.model)
 
     app = Flask(__name__, static_folder=None)
     app.request_class = InMemoryRequest

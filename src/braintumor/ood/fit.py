@@ -21,6 +21,7 @@ near-duplicate-aware split as training (15%, seed 42) is made here.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -28,8 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from braintumor.config import Settings
+from braintumor.model.loaded import ModelSettings, load_model
+from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
 from braintumor.ood.layout import layout
 from braintumor.ood.mahalanobis import METHOD, MahalanobisStats, fit, pack
+from braintumor.training.dataset import load_folder
+from braintumor.training.split import duplicate_groups, grouped_stratified_split
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +113,6 @@ def store(model_path: Path, metadata, fits: dict[str, MahalanobisStats], descrip
     (the configured defaults) written along. Returns the path written and the metadata
     dict it now carries.
     """
-    import copy
-
-    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
-
     metadata = copy.deepcopy(metadata)
     metadata.ood = description
     target = replace_metadata(Path(model_path), metadata, out,
@@ -140,18 +142,15 @@ def split_from_run(paths: list[str], run_dir: Path) -> tuple[np.ndarray, np.ndar
 
 def fit_model_file(model_path: Path, data_dir: Path, run_dir: Path | None = None,
                    out: Path | None = None, cache_dir: Path | None = Path(".cache"),
-                   quantile: float = DEFAULT_QUANTILE) -> dict:
+                   quantile: float = DEFAULT_QUANTILE,
+                   settings: ModelSettings | None = None) -> dict:
     """``braintumor fit-ood``: fit on the training split of ``data_dir``, store in the model.
 
-    Returns the ``ood`` description written.
+    ``settings`` are the caller's (the CLI loads them once); a model without metadata is
+    read with them. Returns the ``ood`` description written.
     """
-    from braintumor.config import load_settings
-    from braintumor.model.loaded import load_model
-    from braintumor.training.dataset import load_folder
-    from braintumor.training.split import duplicate_groups, grouped_stratified_split
-
     model_path = Path(model_path)
-    model = load_model(load_settings(), path=model_path)
+    model = load_model(settings or Settings(), path=model_path)
     images = load_folder(Path(data_dir), list(model.class_names), model.input_spec.size,
                          cache_dir=cache_dir, framing=model.input_spec.framing)
     split = split_from_run(images.paths, run_dir) if run_dir else None

@@ -75,7 +75,7 @@ def worker_model(path: str, settings: Settings) -> LoadedModel:
     if model is None:
         from braintumor.model import load_model
 
-        model = _MODELS[path] = load_model(settings, Path(path))
+        model = _MODELS[path] = load_model(settings.model, Path(path))
     return model
 
 

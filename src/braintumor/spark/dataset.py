@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from braintumor.config import Settings, load_settings
+from braintumor.spark.session import build_session
 from braintumor.training.dataset import ImageSet
 
 if TYPE_CHECKING:
@@ -42,22 +44,22 @@ def _sort_key(path: str) -> tuple[str, ...]:
 
 
 def load_parquet(uri: str, class_names: list[str], size: tuple[int, int],
-                 spark: SparkSession | None = None) -> ImageSet:
+                 spark: SparkSession | None = None,
+                 settings: Settings | None = None) -> ImageSet:
     """Read preprocessed pixels of ``size`` from ``uri`` into an :class:`ImageSet`.
 
     Raises ValueError when the Parquet was written at another size (re-run the
     preprocess job with ``--size``: resizing already-resized pixels would train on
     images the server never produces) or holds no usable row. A SparkSession this call
-    starts is stopped again, so training does not keep a JVM's memory.
+    starts (from the caller's ``settings``; None: the environment's) is stopped again,
+    so training does not keep a JVM's memory.
     """
+    # pyspark only when Parquet is actually read: training imports this module
     from pyspark.sql import SparkSession as _SparkSession
     from pyspark.sql import functions as F
 
-    from braintumor.config import load_settings
-    from braintumor.spark.session import build_session
-
     own = spark is None and _SparkSession.getActiveSession() is None
-    spark = spark or build_session(load_settings())
+    spark = spark or build_session(settings or load_settings())
     try:
         frame = spark.read.parquet(uri).where(F.col("error").isNull() & (F.col("label_id") >= 0))
         sizes = frame.select("height", "width").distinct().collect()
