@@ -84,8 +84,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refit_run(step: str, args: argparse.Namespace) -> dict | None:
+    """A refit on a run folder that holds its recipe (config.json), or None for an older
+    run folder (or none), which the step's own file-level function handles."""
+    from braintumor.training.run import RunFolder
+
+    if not args.run_dir or not RunFolder(args.run_dir).has_recipe():
+        return None
+    from braintumor.training.train import refit  # TensorFlow: only here
+
+    return refit(step, Path(args.model), Path(args.run_dir), settings_of(args).model,
+                 data_dir=Path(args.data),
+                 out=Path(args.out) if args.out else None,
+                 cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                 quantile=getattr(args, "quantile", None))
+
+
 def _cmd_fit_ood(args: argparse.Namespace) -> int:
     try:
+        described = _refit_run("fit-ood", args)
+        if described is not None:
+            print(json.dumps(described, indent=2))
+            return 0
         description = fit_model_file(
             Path(args.model), Path(args.data),
             run_dir=Path(args.run_dir) if args.run_dir else None,
@@ -102,6 +122,10 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
     from braintumor.training.fit_memory import fit_memory_file  # TensorFlow: only here
 
     try:
+        described = _refit_run("fit-memory", args)
+        if described is not None:
+            print(json.dumps({k: v for k, v in described.items() if k != "grid"}, indent=2))
+            return 0
         description = fit_memory_file(
             Path(args.model), Path(args.data), Path(args.run_dir),
             out=Path(args.out) if args.out else None,
@@ -153,7 +177,8 @@ def _add_refit_arguments(p: argparse.ArgumentParser, run_dir_required: bool, dat
     p.add_argument("--model", default="models/braintumor-cnn.keras")
     p.add_argument("--data", default=f"{data}/Training")
     p.add_argument("--run-dir", required=run_dir_required, default=None,
-                   help="the training run folder: its split.json gives the train/val lists")
+                   help="the training run folder: its split.json gives the train/val lists "
+                        "(with its config.json, the run's own recipe assembles the data)")
     p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
     p.add_argument("--cache-dir", default=".cache")
 
@@ -182,6 +207,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     from braintumor.series.cli import add_parser as add_series_parser
 
     add_series_parser(sub)  # classify-series
+    from braintumor.dicomweb.cli import add_parser as add_dicomweb_parser
+
+    add_dicomweb_parser(sub)  # dicomweb classify | watch
 
     p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
     p.add_argument("--data", default=f"{data}/Training")

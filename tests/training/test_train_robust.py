@@ -89,3 +89,39 @@ def test_parquet_input_refuses_head_framing(robust_data) -> None:
         load_training_images(_config(base, data, extra, sources, parquet=str(base / "x")))
 
 
+
+
+def test_a_step_runs_again_on_the_saved_run(robust_data) -> None:
+    """fit-memory on the run folder: its recipe brings the extra slices back, its split
+    decides train and validation, and the model gains a memory."""
+    from braintumor.cli import main
+    from braintumor.model.metadata import read_metadata
+
+    base, *_ = robust_data
+    if not (base / "robust.keras").is_file():
+        train(_config(*robust_data))
+    out = base / "with-memory.keras"
+    code = main(["fit-memory", "--model", str(base / "robust.keras"), "--run-dir",
+                 str(base / "run"), "--data", str(robust_data[1]), "--out", str(out),
+                 "--cache-dir", ""])
+    assert code == 0
+    meta, _ = read_metadata(out)
+    assert meta["memory"]["size"] == 16 + 48  # every image of the run, extra slices too
+    code = main(["fit-ood", "--model", str(out), "--run-dir", str(base / "run"),
+                 "--data", str(robust_data[1]), "--cache-dir", ""])
+    assert code == 0
+    again, _ = read_metadata(out)
+    assert again["ood"]["split"].endswith("split.json") and "memory" in again
+
+
+def test_a_run_folder_refuses_data_that_is_not_its_own(robust_data, tmp_path) -> None:
+    from braintumor.training.run import RunFolder
+
+    base, *_ = robust_data
+    if not (base / "run/split.json").is_file():
+        train(_config(*robust_data))
+    other = tmp_path / "Training"
+    make_dataset(other)
+    (other / "glioma/gl01.jpg").unlink()
+    with pytest.raises(ValueError, match="not in the data"):
+        RunFolder(base / "run").data(other)

@@ -1,86 +1,49 @@
-"""The training loop: split, augment, class-balanced loss, schedule, early stopping,
-checkpoint and resume, then temperature calibration and a model saved with metadata.
+"""The training recipe as steps over one run folder.
+
+``train()`` runs them in order; each is a function of its own so that a step can be run
+again on a saved run (``braintumor fit-ood``, ``braintumor fit-memory``):
+
+1. **split** (:func:`braintumor.training.run.assemble`): load the images, keep
+   near-duplicates on one side, record ``split.json``;
+2. **fit** (:func:`fit_network`): augmentation, loss, schedule, checkpoint and resume;
+3. **calibrate** (:func:`calibrate`): the temperature and the validation figures;
+4. **fit-OOD** (:func:`fit_ood`): the not-a-brain-MRI statistics on the train split,
+   threshold on validation (:mod:`braintumor.ood.fit`);
+5. **fit-memory** (:func:`fit_memory_step`): the nearest-neighbour vote, when the recipe
+   asks for one;
+6. **save** (:func:`save`): the model without optimizer state, with its metadata.
 
 A run writes everything to its run folder (checkpoints, history and its learning curve,
-split); only the final model, without optimizer state, is written to ``--out``.
-Re-running the same command with the same run folder resumes from the last completed
-epoch.
+split); only the final model is written to ``--out``. Re-running the same command with
+the same run folder resumes from the last completed epoch.
 
 Slices known only to hold a tumour (``extra_tumour``, :mod:`braintumor.training.partial`)
 join the training with a partial label, their near-duplicate groups split between train
-and a held-out "extra tumour validation" that early stopping watches together with the
+and a held-out "extra tumour validation" that the checkpoint watches together with the
 ordinary validation split. With ``sources`` the sampling weights balance the public
 collections inside each class (:mod:`braintumor.training.sources`).
-
-Last, the not-a-brain-MRI statistics are fitted on the same train split (threshold on the
-validation split, :mod:`braintumor.ood.fit`) and stored with the model, so the model that
-training writes already refuses what is not a brain MRI.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from braintumor.preprocessing import InputSpec, to_model_input
+from braintumor.model.loaded import LoadedModel
+from braintumor.model.metadata import ModelMetadata
+from braintumor.preprocessing import to_model_input
 from braintumor.training.curves import plot_learning_curve
-from braintumor.training.dataset import ImageSet, load_folder
+from braintumor.training.partial import allowed_matrix, is_correct
+from braintumor.training.recipe import TrainConfig
+from braintumor.training.run import RunFolder, TrainingData, assemble, load_training_images
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class TrainConfig:
-    """One training recipe; saved with the model so the model says how it was made."""
-
-    data: str
-    out: str
-    run_dir: str = "runs/default"
-    architecture: str = "compact"
-    size: int = 160
-    channels: int = 1
-    scaling: str = "unit"
-    weights: str = "none"
-    epochs: int = 30
-    fine_tune_epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    val_fraction: float = 0.15
-    patience: int = 8
-    seed: int = 42
-    class_names: list[str] = field(
-        default_factory=lambda: ["Glioma", "Meningioma", "No Tumor", "Pituitary"]
-    )
-    cache_dir: str = ".cache"
-    #: Parquet written by `braintumor spark preprocess`; when set, used instead of ``data``.
-    parquet: str = ""
-    #: How pictures are fitted to the input (InputSpec.framing): "stretch" or "head".
-    framing: str = "stretch"
-    #: Channels of the compact network's first stage (doubling at each later stage).
-    width: int = 32
-    #: A folder of tumour slices of unknown type with groups.tsv, trained on with a
-    #: partial label; ``extra_val_fraction`` of its groups are held out for validation.
-    extra_tumour: str = ""
-    extra_val_fraction: float = 0.25
-    #: sources.tsv of the dataset: when set, collection-balanced sample weights.
-    sources: str = ""
-    #: "basic" (geometry, contrast) or "source-robust" (+ resolution, blur, noise, gamma, bias).
-    augment: str = "basic"
-    label_smoothing: float = 0.0
-    #: Exponential moving average of the weights (validated and kept instead of the raw ones).
-    ema: float = 0.0
-    #: Give the model the nearest-neighbour memory vote (braintumor.model.memory).
-    memory: bool = True
-
-    @property
-    def spec(self) -> InputSpec:
-        return InputSpec((self.size, self.size), self.channels, self.scaling, self.framing)
+__all__ = ["TrainConfig", "assemble", "load_training_images", "train"]
 
 
 def _class_weights(labels: np.ndarray, classes: int) -> np.ndarray:
@@ -91,6 +54,7 @@ def _class_weights(labels: np.ndarray, classes: int) -> np.ndarray:
 
 
 def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: float) -> None:
+    # TensorFlow is heavy: imported only by the commands that train
     import keras
 
     from braintumor.training.partial import PartialAccuracy, partial_label_loss
@@ -113,6 +77,7 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: 
 
 def _fit(train_model, stage: str, config: TrainConfig, data: tuple, epochs: int, lr: float,
          run_dir: Path):
+    # TensorFlow is heavy: imported only by the commands that train
     import keras
 
     x_train, y_train, x_val, y_val, weights = data
@@ -142,123 +107,29 @@ def _fit(train_model, stage: str, config: TrainConfig, data: tuple, epochs: int,
     return history
 
 
-def load_training_images(config: TrainConfig) -> ImageSet:
-    if config.parquet:
-        from braintumor.spark.dataset import load_parquet
-
-        if config.framing != "stretch":
-            raise ValueError("--parquet holds stretched pixels: train it with framing 'stretch'"
-                             " or preprocess with the same --framing and train from folders")
-        return load_parquet(config.parquet, config.class_names, (config.size, config.size))
-    return load_folder(Path(config.data), config.class_names, (config.size, config.size),
-                       cache_dir=Path(config.cache_dir) if config.cache_dir else None,
-                       framing=config.framing)
-
-
-@dataclass
-class TrainingData:
-    """Every image a run uses, and which of them train and which validate.
-
-    ``images`` holds the class-folder images first, then any extra tumour slices (label
-    ``tumour_any``); ``train``/``val`` index into it. ``full`` marks the images with a
-    full (four-class) label, the only ones temperature and metrics are computed on.
-    """
-
-    images: ImageSet
-    train: np.ndarray
-    val: np.ndarray
-    full: np.ndarray
-    collections: list[str]
-
-    @property
-    def extra_val(self) -> np.ndarray:
-        return self.val[~self.full[self.val]]
-
-
-def assemble(config: TrainConfig) -> TrainingData:
-    """Load, group and split the run's images (near-duplicates on one side)."""
-    from braintumor.training.dataset import ImageSet, load_tumour_slices
-    from braintumor.training.partial import tumour_any
-    from braintumor.training.sources import UNKNOWN, read_sources
-    from braintumor.training.split import (
-        duplicate_groups,
-        grouped_stratified_split,
-        held_out_groups,
-    )
-
-    images = load_training_images(config)
-    groups = duplicate_groups(images.pixels)
-    train_idx, val_idx = grouped_stratified_split(images.labels, groups, config.val_fraction,
-                                                  config.seed)
-    where = read_sources(Path(config.sources), Path(config.data).name) if config.sources else {}
-    collections = [where.get(p, UNKNOWN) for p in images.paths]
-    full = np.ones(len(images), dtype=bool)
-    if config.extra_tumour:
-        extra, extra_groups = load_tumour_slices(
-            Path(config.extra_tumour), tumour_any(config.class_names),
-            (config.size, config.size),
-            Path(config.cache_dir) if config.cache_dir else None, framing=config.framing)
-        held = held_out_groups(extra_groups, config.extra_val_fraction, config.seed)
-        in_val = np.array([g in held for g in extra_groups])
-        offset = len(images)
-        train_idx = np.concatenate([train_idx, offset + np.flatnonzero(~in_val)])
-        val_idx = np.concatenate([val_idx, offset + np.flatnonzero(in_val)])
-        images = ImageSet(np.concatenate([images.pixels, extra.pixels]),
-                          np.concatenate([images.labels, extra.labels]),
-                          images.paths + extra.paths,
-                          f"{images.fingerprint}+{extra.fingerprint}")
-        collections += [f"extra:{Path(config.extra_tumour).name}"] * len(extra)
-        full = np.concatenate([full, np.zeros(len(extra), dtype=bool)])
-    return TrainingData(images, train_idx, val_idx, full, collections)
-
-
-def train(config: TrainConfig) -> dict:
-    """Run the whole recipe; returns the metadata written with the model."""
+def fit_network(config: TrainConfig, run: RunFolder, data: TrainingData):
+    """Step 2: train the network on the split; returns a clean copy (no optimizer state)."""
+    # TensorFlow is heavy: imported only by the commands that train
     import keras
 
-    from braintumor.model.loaded import LoadedModel
-    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
-    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, ModelMetadata, replace_metadata
-    from braintumor.ood.fit import fit_statistics
-    from braintumor.ood.mahalanobis import pack
     from braintumor.training import architectures
     from braintumor.training.augment import mri_augmentation, source_robust_augmentation
-    from braintumor.training.calibration import (
-        expected_calibration_error,
-        fit_temperature,
-        nll,
-        softmax,
-    )
-    from braintumor.training.fit_memory import fit_memory
-    from braintumor.training.partial import is_correct
     from braintumor.training.sources import balanced_weights
 
-    started = time.time()
-    keras.utils.set_random_seed(config.seed)
-    run_dir = Path(config.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
     spec = config.spec
-
-    run = assemble(config)
-    images, train_idx, val_idx = run.images, run.train, run.val
-    (run_dir / "split.json").write_text(json.dumps(
-        {"train": [images.paths[i] for i in train_idx],
-         "val": [images.paths[i] for i in val_idx]}, indent=0))
-    log.info("%d images: %d train, %d validation (%d of them extra tumour slices)",
-             len(images), len(train_idx), len(val_idx), len(run.extra_val))
-    x_train, y_train = to_model_input(images.pixels[train_idx], spec), images.labels[train_idx]
-    x_val, y_val = to_model_input(images.pixels[val_idx], spec), images.labels[val_idx]
+    images = data.images
+    x_train = to_model_input(images.pixels[data.train], spec)
+    y_train = images.labels[data.train]
+    x_val, y_val = to_model_input(images.pixels[data.val], spec), images.labels[data.val]
     if config.sources:
-        sample_weights = balanced_weights(y_train, [run.collections[i] for i in train_idx])
+        sample_weights = balanced_weights(y_train, [data.collections[i] for i in data.train])
     else:
         sample_weights = _class_weights(y_train, len(config.class_names) + 1)
-    data = (x_train, y_train, x_val, y_val, sample_weights)
+    fit_data = (x_train, y_train, x_val, y_val, sample_weights)
 
-    classes = len(config.class_names)
     weights = None if config.weights == "none" else config.weights
     classifier, backbone = architectures.build_with_backbone(
-        config.architecture, spec, classes, config.width, weights)
+        config.architecture, spec, len(config.class_names), config.width, weights)
     inputs = keras.Input(shape=(*spec.size, spec.channels))
     augmentation = (source_robust_augmentation if config.augment == "source-robust"
                     else mri_augmentation)(spec, config.seed)
@@ -267,71 +138,65 @@ def train(config: TrainConfig) -> dict:
     if weights is not None and backbone is not None:
         # The seed's two stages: train the new head on a frozen backbone, then fine-tune.
         backbone.trainable = False
-        _fit(train_model, "stage1", config, data, config.epochs, config.learning_rate, run_dir)
-        _save(classifier, config, run_dir / "best_model_stage1.keras")
+        _fit(train_model, "stage1", config, fit_data, config.epochs, config.learning_rate,
+             run.path)
+        _clean_copy(classifier, config, run.path / "best_model_stage1.keras")
         backbone.trainable = True
-        _fit(train_model, "stage2", config, data, config.fine_tune_epochs,
-             config.learning_rate / 10, run_dir)
-        _save(classifier, config, run_dir / "best_model_stage2.keras")
+        _fit(train_model, "stage2", config, fit_data, config.fine_tune_epochs,
+             config.learning_rate / 10, run.path)
+        _clean_copy(classifier, config, run.path / "best_model_stage2.keras")
     else:
-        _fit(train_model, "train", config, data, config.epochs, config.learning_rate, run_dir)
+        _fit(train_model, "train", config, fit_data, config.epochs, config.learning_rate,
+             run.path)
+    return _clean_copy(classifier, config, None)
 
-    clean = _save(classifier, config, None)
+
+def calibrate(network, config: TrainConfig, data: TrainingData) -> ModelMetadata:
+    """Step 3: the temperature on the fully labelled validation images, and the figures.
+
+    The extra tumour slices held out for validation are reported apart: the share the
+    network (before any memory vote) calls a tumour.
+    """
+    from braintumor.training import architectures
+    from braintumor.training.calibration import (
+        expected_calibration_error,
+        fit_temperature,
+        nll,
+        softmax,
+    )
+
     metadata = ModelMetadata(
-        class_names=list(config.class_names), input=spec,
+        class_names=list(config.class_names), input=config.spec,
         gradcam_layer=architectures.GRADCAM_LAYERS.get(config.architecture, ""),
         architecture=config.architecture,
     )
-    served = LoadedModel(clean, metadata, Path(config.out))
-    all_val_logits = served.outputs_of_pixels(images.pixels[val_idx])[0]
-    full_val = run.full[val_idx]
-    val_logits, y_val = all_val_logits[full_val], y_val[full_val]
-    temperature = fit_temperature(val_logits, y_val)
-    val_acc = float(np.mean(val_logits.argmax(1) == y_val))
-    extra_val = ~full_val
-    extra_metrics = {}
-    if extra_val.any():
-        extra_metrics["extra_tumour_validation_called_tumour"] = round(float(np.mean(
-            is_correct(all_val_logits[extra_val], images.labels[val_idx][extra_val],
-                       config.class_names))), 5)
-        extra_metrics["extra_tumour_validation_slices"] = int(extra_val.sum())
+    images = data.images
+    all_logits = LoadedModel(network, metadata, Path(config.out)).outputs_of_pixels(
+        images.pixels[data.val])[0]
+    full = data.full[data.val]
+    logits, labels = all_logits[full], images.labels[data.val][full]
+    temperature = fit_temperature(logits, labels)
+    metrics = {
+        "validation_accuracy": round(float(np.mean(logits.argmax(1) == labels)), 5),
+        "validation_nll": round(nll(logits, labels), 5),
+        "validation_nll_calibrated": round(nll(logits, labels, temperature), 5),
+        "validation_ece": round(expected_calibration_error(softmax(logits), labels), 5),
+        "validation_ece_calibrated": round(
+            expected_calibration_error(softmax(logits, temperature), labels), 5),
+    }
+    if (~full).any():
+        metrics["extra_tumour_validation_called_tumour"] = round(float(np.mean(is_correct(
+            all_logits[~full], images.labels[data.val][~full], config.class_names))), 5)
+        metrics["extra_tumour_validation_slices"] = int((~full).sum())
     metadata.temperature = temperature
     metadata.version = f"{config.architecture}-{config.size}px-{time.strftime('%Y%m%d')}"
     metadata.training = {
         "data_fingerprint": images.fingerprint,
-        "images": {"train": len(train_idx), "validation": len(val_idx)},
+        "images": {"train": len(data.train), "validation": len(data.val)},
         "recipe": {k: v for k, v in asdict(config).items() if k not in ("cache_dir",)},
-        "metrics": {
-            "validation_accuracy": round(val_acc, 5),
-            "validation_nll": round(nll(val_logits, y_val), 5),
-            "validation_nll_calibrated": round(nll(val_logits, y_val, temperature), 5),
-            "validation_ece": round(expected_calibration_error(softmax(val_logits), y_val), 5),
-            "validation_ece_calibrated": round(
-                expected_calibration_error(softmax(val_logits, temperature), y_val), 5),
-            **extra_metrics,
-        },
-        "train_seconds": round(time.time() - started, 1),
+        "metrics": metrics,
     }
-    out = Path(config.out)
-    calibrated = LoadedModel(clean, metadata, out)
-    labels = resolve_partial_labels(calibrated, images.pixels, images.labels, config.class_names)
-    fits, metadata.ood = fit_statistics(calibrated, images.pixels[train_idx],
-                                        labels[train_idx], images.pixels[val_idx])
-    metadata.ood.update(split=str(run_dir / "split.json"), data_fingerprint=images.fingerprint)
-    if config.memory:
-        memory, metadata.memory = fit_memory(calibrated, images.pixels, labels, train_idx,
-                                             val_idx)
-        metadata.memory["data_fingerprint"] = images.fingerprint
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        out.unlink()
-    clean.save(out)
-    entries = {OOD_ARCHIVE_ENTRY: pack(fits)}
-    if config.memory:
-        entries[MEMORY_ARCHIVE_ENTRY] = memory.to_npz()
-    replace_metadata(out, metadata, entries=entries)
-    log.info("saved %s: validation accuracy %.4f, temperature %.3f", out, val_acc, temperature)
-    return metadata.to_dict()
+    return metadata
 
 
 def resolve_partial_labels(model, pixels: np.ndarray, labels: np.ndarray,
@@ -342,8 +207,6 @@ def resolve_partial_labels(model, pixels: np.ndarray, labels: np.ndarray,
     a slice known only to hold a tumour is counted under the tumour class the trained
     model finds likeliest for it.
     """
-    from braintumor.training.partial import allowed_matrix
-
     labels = np.asarray(labels).copy()
     partial = labels >= len(class_names)
     if partial.any():
@@ -353,7 +216,81 @@ def resolve_partial_labels(model, pixels: np.ndarray, labels: np.ndarray,
     return labels
 
 
-def _save(classifier, config: TrainConfig, path: Path | None):
+def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None,
+            quantile: float | None = None) -> tuple[dict, dict]:
+    """Step 4: the not-a-brain-MRI statistics (fits, description) of a calibrated model."""
+    from braintumor.ood.fit import DEFAULT_QUANTILE, fit_statistics
+
+    images = data.images
+    labels = resolve_partial_labels(model, images.pixels, images.labels,
+                                    list(model.class_names))
+    fits, description = fit_statistics(model, images.pixels[data.train], labels[data.train],
+                                       images.pixels[data.val], quantile or DEFAULT_QUANTILE)
+    if run is not None:
+        description["split"] = str(run.split_file)
+    description["data_fingerprint"] = images.fingerprint
+    return fits, description
+
+
+def fit_memory_step(model: LoadedModel, data: TrainingData) -> tuple[object, dict]:
+    """Step 5: the nearest-neighbour memory (memory, description) of a calibrated model."""
+    from braintumor.training.fit_memory import fit_memory
+
+    images = data.images
+    labels = resolve_partial_labels(model, images.pixels, images.labels,
+                                    list(model.class_names))
+    memory, description = fit_memory(model, images.pixels, labels, data.train, data.val)
+    description["data_fingerprint"] = images.fingerprint
+    return memory, description
+
+
+def save(network, metadata: ModelMetadata, out: Path, ood_fits: dict,
+         memory=None) -> None:
+    """Step 6: the model file, its metadata, OOD arrays and (optional) memory inside."""
+    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
+    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
+    from braintumor.ood.mahalanobis import pack
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        out.unlink()
+    network.save(out)
+    entries = {OOD_ARCHIVE_ENTRY: pack(ood_fits)}
+    if memory is not None:
+        entries[MEMORY_ARCHIVE_ENTRY] = memory.to_npz()
+    replace_metadata(out, metadata, entries=entries)
+
+
+def train(config: TrainConfig) -> dict:
+    """Run the whole recipe; returns the metadata written with the model."""
+    # TensorFlow is heavy: imported only by the commands that train
+    import keras
+
+    started = time.time()
+    keras.utils.set_random_seed(config.seed)
+    run = RunFolder(config.run_dir)
+    run.save_config(config)
+
+    data = assemble(config)
+    run.save_split(data)
+    log.info("%d images: %d train, %d validation (%d of them extra tumour slices)",
+             len(data.images), len(data.train), len(data.val), len(data.extra_val))
+    network = fit_network(config, run, data)
+    metadata = calibrate(network, config, data)
+    metadata.training["train_seconds"] = round(time.time() - started, 1)
+    out = Path(config.out)
+    calibrated = LoadedModel(network, metadata, out)
+    fits, metadata.ood = fit_ood(calibrated, data, run)
+    memory = None
+    if config.memory:
+        memory, metadata.memory = fit_memory_step(calibrated, data)
+    save(network, metadata, out, fits, memory)
+    log.info("saved %s: validation accuracy %.4f, temperature %.3f", out,
+             metadata.training["metrics"]["validation_accuracy"], metadata.temperature)
+    return metadata.to_dict()
+
+
+def _clean_copy(classifier, config: TrainConfig, path: Path | None):
     """A fresh, uncompiled copy of ``classifier`` (no optimizer state), saved if ``path``."""
     from braintumor.training import architectures
 
@@ -363,3 +300,41 @@ def _save(classifier, config: TrainConfig, path: Path | None):
     if path is not None:
         clean.save(path)
     return clean
+
+
+#: The steps ``refit`` can run again on a saved run.
+REFIT_STEPS = ("fit-ood", "fit-memory")
+
+
+def refit(step: str, model_path: Path, run_dir: Path, settings, data_dir: Path | None = None,
+          out: Path | None = None, cache_dir: Path | None = None,
+          quantile: float | None = None) -> dict:
+    """Run one step again on a saved run whose folder holds its recipe (``config.json``).
+
+    The run's own recipe assembles the data (extra tumour slices and framing included) and
+    its ``split.json`` fixes which images train and which validate, so a refit sees exactly
+    what training saw. ``settings`` are the model settings to load with. Returns the
+    description the step wrote into the model's metadata.
+    """
+    import copy
+
+    from braintumor.model.loaded import load_model
+    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
+    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
+    from braintumor.ood.mahalanobis import pack
+
+    if step not in REFIT_STEPS:
+        raise ValueError(f"unknown step {step!r} ({', '.join(REFIT_STEPS)})")
+    run = RunFolder(run_dir)
+    data = run.data(data_dir, cache_dir)
+    model = load_model(settings, path=Path(model_path))
+    metadata = copy.deepcopy(model.metadata)
+    if step == "fit-ood":
+        fits, metadata.ood = fit_ood(model, data, run, quantile)
+        replace_metadata(Path(model_path), metadata, out,
+                         entries={OOD_ARCHIVE_ENTRY: pack(fits)})
+        return metadata.ood
+    memory, metadata.memory = fit_memory_step(model, data)
+    replace_metadata(Path(model_path), metadata, out,
+                     entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
+    return metadata.memory

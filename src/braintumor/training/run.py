@@ -1,0 +1,158 @@
+"""A run folder and the data of a run.
+
+A run folder (``--run-dir``) holds everything a training run leaves besides the model:
+its recipe (``config.json``), its split (``split.json``: the train and validation paths),
+checkpoints and history. :class:`RunFolder` is the one owner of those two files, so that
+training, ``fit-ood`` and ``fit-memory`` read the split the same way: refitting a step on a
+saved run loads the run's recipe, assembles the same images (extra tumour slices
+included) and checks them against the recorded split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from braintumor.training.dataset import ImageSet, load_folder, load_tumour_slices
+from braintumor.training.partial import tumour_any
+from braintumor.training.recipe import TrainConfig
+from braintumor.training.sources import UNKNOWN, read_sources
+from braintumor.training.split import (
+    duplicate_groups,
+    grouped_stratified_split,
+    held_out_groups,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    """Every image a run uses, and which of them train and which validate.
+
+    ``images`` holds the class-folder images first, then any extra tumour slices (label
+    ``tumour_any``); ``train``/``val`` index into it. ``full`` marks the images with a
+    full (four-class) label, the only ones temperature and metrics are computed on.
+    """
+
+    images: ImageSet
+    train: np.ndarray
+    val: np.ndarray
+    full: np.ndarray
+    collections: list[str]
+
+    @property
+    def extra_val(self) -> np.ndarray:
+        return self.val[~self.full[self.val]]
+
+
+def load_training_images(config: TrainConfig) -> ImageSet:
+    """The recipe's class-folder images (or its Parquet), framed as the recipe says."""
+    if config.parquet:
+        # Spark is optional: only a Parquet-fed run needs it
+        from braintumor.spark.dataset import load_parquet
+
+        if config.framing != "stretch":
+            raise ValueError("--parquet holds stretched pixels: train it with framing 'stretch'"
+                             " or preprocess with the same --framing and train from folders")
+        return load_parquet(config.parquet, config.class_names, (config.size, config.size))
+    return load_folder(Path(config.data), config.class_names, (config.size, config.size),
+                       cache_dir=Path(config.cache_dir) if config.cache_dir else None,
+                       framing=config.framing)
+
+
+def assemble(config: TrainConfig) -> TrainingData:
+    """Load, group and split the run's images (near-duplicates on one side)."""
+    images = load_training_images(config)
+    groups = duplicate_groups(images.pixels)
+    train_idx, val_idx = grouped_stratified_split(images.labels, groups, config.val_fraction,
+                                                  config.seed)
+    where = read_sources(Path(config.sources), Path(config.data).name) if config.sources else {}
+    collections = [where.get(p, UNKNOWN) for p in images.paths]
+    full = np.ones(len(images), dtype=bool)
+    if config.extra_tumour:
+        extra, extra_groups = load_tumour_slices(
+            Path(config.extra_tumour), tumour_any(config.class_names),
+            (config.size, config.size),
+            Path(config.cache_dir) if config.cache_dir else None, framing=config.framing)
+        held = held_out_groups(extra_groups, config.extra_val_fraction, config.seed)
+        in_val = np.array([g in held for g in extra_groups])
+        offset = len(images)
+        train_idx = np.concatenate([train_idx, offset + np.flatnonzero(~in_val)])
+        val_idx = np.concatenate([val_idx, offset + np.flatnonzero(in_val)])
+        images = ImageSet(np.concatenate([images.pixels, extra.pixels]),
+                          np.concatenate([images.labels, extra.labels]),
+                          images.paths + extra.paths,
+                          f"{images.fingerprint}+{extra.fingerprint}")
+        collections += [f"extra:{Path(config.extra_tumour).name}"] * len(extra)
+        full = np.concatenate([full, np.zeros(len(extra), dtype=bool)])
+    return TrainingData(images, train_idx, val_idx, full, collections)
+
+
+class RunFolder:
+    """A training run's folder: its recipe and its split."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def split_file(self) -> Path:
+        return self.path / "split.json"
+
+    def has_recipe(self) -> bool:
+        return self.config_file.is_file()
+
+    def save_config(self, config: TrainConfig) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(json.dumps(asdict(config), indent=2))
+
+    def load_config(self) -> TrainConfig:
+        if not self.has_recipe():
+            raise FileNotFoundError(f"{self.config_file} not found: not a training run folder")
+        return TrainConfig.from_dict(json.loads(self.config_file.read_text()))
+
+    def save_split(self, data: TrainingData) -> None:
+        paths = data.images.paths
+        self.split_file.write_text(json.dumps(
+            {"train": [paths[i] for i in data.train], "val": [paths[i] for i in data.val]},
+            indent=0))
+
+    def read_split(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the recorded train and validation images among ``paths``.
+
+        Every recorded image must be there: a refit on other data than the run's would
+        describe a split that was never trained on.
+        """
+        split = json.loads(self.split_file.read_text())
+        where = {path: i for i, path in enumerate(paths)}
+        missing = [p for p in split["train"] + split["val"] if p not in where]
+        if missing:
+            raise ValueError(f"{self.split_file} names {len(missing)} scans that are not in "
+                             f"the data (first: {missing[0]}); use the data the run was "
+                             "trained on")
+        return (np.array([where[p] for p in split["train"]], dtype=np.int64),
+                np.array([where[p] for p in split["val"]], dtype=np.int64))
+
+    def data(self, data_dir: Path | None = None, cache_dir: Path | None = None
+             ) -> TrainingData:
+        """The run's images assembled by its own recipe, with the recorded split.
+
+        ``data_dir`` and ``cache_dir`` override where the recipe's class folders and cache
+        are (a run made on another machine).
+        """
+        config = self.load_config()
+        if data_dir is not None:
+            config.data = str(data_dir)
+        if cache_dir is not None:
+            config.cache_dir = str(cache_dir)
+        data = assemble(config)
+        data.train, data.val = self.read_split(data.images.paths)
+        return data
