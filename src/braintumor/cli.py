@@ -19,6 +19,9 @@ from braintumor.model import load_model
 from braintumor.model.metadata import read_metadata
 from braintumor.ood.fit import fit_model_file
 from braintumor.server import serve
+from braintumor.spark.classify import run_classify
+from braintumor.spark.commands import run_spark_job
+from braintumor.spark.preprocess import run_preprocess
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -100,6 +103,19 @@ def _refit_run(step: str, args: argparse.Namespace) -> dict | None:
                  quantile=getattr(args, "quantile", None))
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from braintumor.evaluation.validation import validate_run  # TensorFlow: only here
+
+    try:
+        report = validate_run(Path(args.model), Path(args.run_dir), settings_of(args),
+                              data_dir=Path(args.data) if args.data else None,
+                              cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError("validate", str(exc)) from None
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def _cmd_fit_ood(args: argparse.Namespace) -> int:
     try:
         described = _refit_run("fit-ood", args)
@@ -137,10 +153,6 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
 
 
 def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
-    # Spark (and the JVM it starts) only for the Spark commands
-    from braintumor.spark.commands import run_spark_job
-    from braintumor.spark.preprocess import run_preprocess
-
     settings = settings_of(args)
     counts = run_spark_job(lambda: run_preprocess(
         settings, args.input, args.output, size=args.size, overwrite=args.overwrite,
@@ -150,10 +162,6 @@ def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
 
 
 def _cmd_spark_classify(args: argparse.Namespace) -> int:
-    # Spark (and the JVM it starts) only for the Spark commands
-    from braintumor.spark.classify import run_classify
-    from braintumor.spark.commands import run_spark_job
-
     settings = settings_of(args)
     counts = run_spark_job(lambda: run_classify(
         settings, args.input, args.output, fmt=args.format, model_path=args.model,
@@ -269,6 +277,14 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-ood", action="store_true",
                    help="skip the not-a-brain-MRI measurement (Testing against the OOD set)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("validate", help="validation figures of a trained run (what model "
+                                        "selection may use; Testing is never read)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--run-dir", required=True, help="the run folder (config.json, split.json)")
+    p.add_argument("--data", default=None, help="the run's Training folder, if it moved")
+    p.add_argument("--cache-dir", default=".cache")
+    p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("fit-ood", help="fit the not-a-brain-MRI statistics of a model on its "
                                        "training split and store them in its metadata")

@@ -125,3 +125,21 @@ def test_a_run_folder_refuses_data_that_is_not_its_own(robust_data, tmp_path) ->
     (other / "glioma/gl01.jpg").unlink()
     with pytest.raises(ValueError, match="not in the data"):
         RunFolder(base / "run").data(other)
+
+
+def test_validate_reports_the_runs_validation_and_held_out_groups(robust_data, capsys) -> None:
+    from braintumor.cli import main
+
+    base, *_ = robust_data
+    if not (base / "robust.keras").is_file():
+        train(_config(*robust_data))
+    assert main(["validate", "--model", str(base / "robust.keras"), "--run-dir",
+                 str(base / "run"), "--data", str(robust_data[1]), "--cache-dir", ""]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(printed[printed.index("{"):])
+    split = json.loads((base / "run/split.json").read_text())
+    full_val = [p for p in split["val"] if not p.startswith("extra-tumour/")]
+    assert report["validation_images"] == len(full_val)
+    extra = report["extra_tumour_validation"]
+    assert extra["slices"] == 4 and extra["groups"] == 2
+    assert 0 <= report["validation_accuracy_head"] <= 1
