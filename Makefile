@@ -32,7 +32,7 @@ $(EVAL_STAMP): $(STAMP) pyproject.toml
 run: $(STAMP) frontend-auto
 	$(BIN)/braintumor serve
 
-test: $(DEV_STAMP) check-java
+test: $(DEV_STAMP) check-java orthanc
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory frontend-test
@@ -118,6 +118,23 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || exit 1; \
 		else \
 			echo "error: the end-to-end tests need Chromium at $(CHROMIUM): install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium"; \
+			exit 1; \
+		fi; \
+	fi
+
+# The DICOMweb tests (tests/dicomweb) run a real Orthanc with its DICOMweb plugin:
+# Debian's orthanc and orthanc-dicomweb packages, installed here when missing (as root).
+ORTHANC ?= /usr/sbin/Orthanc
+ORTHANC_DICOMWEB ?= /usr/share/orthanc/plugins/libOrthancDicomWeb.so
+export ORTHANC
+.PHONY: orthanc
+orthanc:
+	@if [ ! -x "$(ORTHANC)" ] || [ ! -f "$(ORTHANC_DICOMWEB)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Orthanc or its DICOMweb plugin not found: installing Debian's orthanc and orthanc-dicomweb packages (apt-get) for the DICOMweb tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends orthanc orthanc-dicomweb >/dev/null || exit 1; \
+		else \
+			echo "error: the DICOMweb tests need Orthanc at $(ORTHANC) with $(ORTHANC_DICOMWEB): install them (Debian/Ubuntu: sudo apt-get install orthanc orthanc-dicomweb) or set ORTHANC=/path/to/Orthanc"; \
 			exit 1; \
 		fi; \
 	fi

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from braintumor.classify import Assessment, Classifier, Prediction, percentages, utc_timestamp
-from braintumor.errors import NotBrainMRIError
+from braintumor.errors import ClassificationError, NotBrainMRIError
 from braintumor.explain.render import render
 from braintumor.series.aggregate import RULE, SeriesSummary, aggregate
 from braintumor.series.volume import SeriesVolume
@@ -60,8 +60,8 @@ class SeriesResult:
     def _slice_json(self, answer: SliceAnswer) -> dict[str, Any]:
         body: dict[str, Any] = {"index": answer.index, "position": answer.position,
                                 "refused": not answer.answered}
-        if answer.answered:
-            probs = answer.assessment.probabilities
+        probs = answer.assessment.probabilities
+        if answer.answered and probs is not None:
             body.update(Prediction(self.class_names, probs).to_json())
             body["tumour_probability"] = self._tumour(probs)
         else:
@@ -139,6 +139,8 @@ def classify_series(classifier: Classifier, volume: SeriesVolume,
     if summary is None:
         raise _refusal(answers)
     key = answers[summary.key_index]
+    if key.assessment.cam is None:  # assess(explain=True) maps every answered slice
+        raise ClassificationError("The model gave no Grad-CAM map for the key slice")
     picture = volume.slices[summary.key_index].load()
     visualization = render(key.assessment.cam, picture.rgb,
                            classifier.settings.VISUALIZATION_MAX_SIZE)

@@ -31,9 +31,9 @@ def cmd_classify_series(args: argparse.Namespace) -> int:
     from braintumor.model import load_model
     from braintumor.series import classify_series, series_from_path
 
-    settings = load_settings()
+    settings = getattr(args, "settings", None) or load_settings()  # main() loads them once
     volume = series_from_path(Path(args.path), settings)  # refuse bad input before loading
-    classifier = Classifier(load_model(settings), settings)
+    classifier = Classifier(load_model(settings.model), settings)
     indent = None if args.compact else 2
     try:
         result = classify_series(classifier, volume)

@@ -82,7 +82,7 @@ def read_geometry(data: bytes, number: int) -> DicomGeometry:
 
     # pydicom would log a value that fails validation, quoting it: never read aloud
     config.settings.reading_validation_mode = config.IGNORE
-    tags = [tag_for_keyword(k) for k in GEOMETRY_KEYWORDS]
+    tags = [int(tag) for k in GEOMETRY_KEYWORDS if (tag := tag_for_keyword(k)) is not None]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -168,30 +168,32 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
         named = " and ".join(f"{c}x{r}" for (c, r), _ in sizes.most_common(2))
         raise InvalidSeriesError(
             f"The slices have different sizes ({named}); a series has one size")
-    orientations = [g.orientation for g in geometries]
+    orientations = [g.orientation for g in geometries if g.orientation is not None]
     normal = None
-    if all(o is not None for o in orientations):
-        first = orientations[0]
-        if any(np.abs(o - first).max() > ORIENTATION_TOLERANCE for o in orientations):
+    if len(orientations) == len(geometries):
+        reference = orientations[0]
+        if any(np.abs(o - reference).max() > ORIENTATION_TOLERANCE for o in orientations):
             raise InvalidSeriesError(
                 "The slices have different orientations (Image Orientation Patient); "
                 "a series is one stack of parallel slices")
-        normal = _normal(first)
+        normal = _normal(reference)
     modalities = Counter(g.modality for g in geometries)
     if len(modalities) > 1:
         raise InvalidSeriesError(
             f"The slices have {len(modalities)} different modalities; a series has one")
 
+    placed = [g.position for g in geometries if g.position is not None]
+    numbers = [g.instance_number for g in geometries if g.instance_number is not None]
     positions: list[float | None]
-    if normal is not None and all(g.position is not None for g in geometries):
-        positions = [float(np.dot(g.position, normal)) for g in geometries]
+    if normal is not None and len(placed) == len(geometries):
+        along = [float(np.dot(p, normal)) for p in placed]
+        positions = list(along)
         order = sorted(range(len(geometries)),
-                       key=lambda i: (positions[i], geometries[i].instance_number or 0, i))
+                       key=lambda i: (along[i], geometries[i].instance_number or 0, i))
         ordered_by = "position"
-    elif all(g.instance_number is not None for g in geometries):
+    elif len(numbers) == len(geometries):
         positions = [None] * len(geometries)
-        order = sorted(range(len(geometries)),
-                       key=lambda i: (geometries[i].instance_number, i))
+        order = sorted(range(len(geometries)), key=lambda i: (numbers[i], i))
         ordered_by = "instance_number"
     else:
         positions = [None] * len(geometries)
@@ -200,19 +202,19 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
 
     slices = [SeriesSlice(
         load=_loader(geometries[i].data, max_pixels),
-        position=None if positions[i] is None else round(positions[i], 3),
+        position=None if (at := positions[i]) is None else round(at, 3),
         instance_number=geometries[i].instance_number,
         sop_instance_uid=geometries[i].sop_instance_uid,
         sop_class_uid=geometries[i].sop_class_uid,
     ) for i in order]
-    first = geometries[0]
+    head = geometries[0]
     uids = {key: value for key, value in (
-        ("StudyInstanceUID", first.study_uid), ("SeriesInstanceUID", first.series_uid),
-        ("FrameOfReferenceUID", first.frame_of_reference_uid)) if value}
+        ("StudyInstanceUID", head.study_uid), ("SeriesInstanceUID", head.series_uid),
+        ("FrameOfReferenceUID", head.frame_of_reference_uid)) if value}
     return SeriesVolume(
-        slices=slices, source=source, modality=first.modality,
+        slices=slices, source=source, modality=head.modality,
         orientation=plane_of(normal) if normal is not None else None,
-        ordered_by=ordered_by, rows=int(first.rows or 0), columns=int(first.columns or 0),
+        ordered_by=ordered_by, rows=int(head.rows or 0), columns=int(head.columns or 0),
         files_ignored=ignored, spacing_mm=median_spacing([s.position for s in slices]),
         uids=uids,
     )

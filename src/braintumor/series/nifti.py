@@ -17,6 +17,7 @@ the file stores its axes in.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import zlib
@@ -192,7 +193,7 @@ def series_from_nifti(data: bytes, *, max_slices: int, max_bytes: int,
         voxel[slice_axis] = k
         positions.append(float((image.affine @ np.append(voxel, 1.0))[2]))
     order = sorted(range(count), key=lambda k: positions[k])
-    slices = [SeriesSlice(load=(lambda k=k: load(k)), position=round(positions[k], 3))
+    slices = [SeriesSlice(load=functools.partial(load, k), position=round(positions[k], 3))
               for k in order]
     spacing = float(abs(zooms[slice_axis])) if count > 1 else None
     return SeriesVolume(
