@@ -9,7 +9,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BRAINTUMOR_DATA ?= ../shared/datasets/brain-tumor-mri
 export BRAINTUMOR_DATA
 
-.PHONY: run test lint bench train evaluate clean check-java bench-spark
+.PHONY: run test test-quick lint bench train evaluate clean check-java bench-spark
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,20 @@ run: $(STAMP) frontend-auto
 
 test: $(DEV_STAMP) check-java orthanc
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory frontend-test
 
+# The inner loop: lint, types and the Python tests without Spark (no JVM), the browser
+# or the slow real-dataset tests. `make test` stays the whole suite.
+test-quick: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -m "not slow" --ignore=tests/spark
+
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_api.py

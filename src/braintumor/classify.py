@@ -233,13 +233,15 @@ class Classifier:
         assessment = self.assess([decoded])[0]
         if assessment.error is not None:
             raise assessment.error
-        if assessment.refused:
-            raise not_brain_mri(assessment.ood)
-        visualization = render(assessment.cam, decoded.rgb,
-                               self.settings.VISUALIZATION_MAX_SIZE)
+        ood, probabilities, cam = assessment.ood, assessment.probabilities, assessment.cam
+        if assessment.refused and ood is not None:
+            raise not_brain_mri(ood)
+        if probabilities is None or cam is None:  # an explained pass gives both, or fails
+            raise ClassificationError("Model inference failed (no answer)")
+        visualization = render(cam, decoded.rgb, self.settings.VISUALIZATION_MAX_SIZE)
         pngs = visualization.png_bytes()
         return ClassificationResult(
-            prediction=Prediction(self.class_names, assessment.probabilities),
+            prediction=Prediction(self.class_names, probabilities),
             visualization=visualization,
             pngs=pngs,
             processing_time_ms=(time.perf_counter() - started) * 1000.0,

@@ -86,7 +86,7 @@ class Settings:
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and the CLI use this)."""
-        return replace(self, **changes)
+        return replace(self, **changes)  # type: ignore[arg-type]  # names checked at run time
 
     @property
     def class_list(self) -> list[str]:
@@ -94,7 +94,7 @@ class Settings:
         return [self.CLASS_NAMES[i] for i in sorted(self.CLASS_NAMES)]
 
     def _group(self, cls: type[_G]) -> _G:
-        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})  # type: ignore[arg-type]
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
 
     @property
     def serving(self) -> ServingSettings:

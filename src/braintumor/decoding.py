@@ -81,7 +81,7 @@ def decode_image(data: bytes, max_pixels: int = 64_000_000,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            image: Image.Image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             width, height = image.size
             if width <= 0 or height <= 0:
                 raise InvalidImageError("Image validation failed: the image has no pixels")

@@ -91,7 +91,8 @@ def _tags_to_read() -> tuple[int, ...]:
     keywords = ("Modality", "SOPClassUID", "SharedFunctionalGroupsSequence",
                 "PerFrameFunctionalGroupsSequence", "ExtendedOffsetTable",
                 "ExtendedOffsetTableLengths", *_PIXEL_KEYWORDS)
-    return tuple(sorted({*group_0028, *(tag_for_keyword(k) for k in keywords)}))
+    named = [tag_for_keyword(k) for k in keywords]
+    return tuple(sorted({*group_0028, *(tag for tag in named if tag is not None)}))
 
 
 def _fail(reason: str) -> InvalidImageError:

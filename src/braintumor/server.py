@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from gunicorn.app.base import BaseApplication
+from gunicorn.errors import AppImportError
+
+from braintumor.api import create_app
 from braintumor.config import Settings, load_settings
 from braintumor.errors import BrainTumorError, ModelLoadError
 
@@ -22,10 +26,7 @@ def _check_before_fork(settings: Settings) -> None:
         raise ModelLoadError("MODEL_PATH", f"no model file at {settings.MODEL_PATH}")
 
 
-def _gunicorn_application(settings: Settings):
-    from gunicorn.app.base import BaseApplication
-    from gunicorn.errors import AppImportError
-
+def _gunicorn_application(settings: Settings) -> BaseApplication:
     class Application(BaseApplication):
         """gunicorn configured from Settings instead of a command line."""
 
@@ -51,8 +52,6 @@ def _gunicorn_application(settings: Settings):
                     self.cfg.set(key, value)
 
         def load(self):
-            from braintumor.api import create_app
-
             try:
                 return create_app(settings)
             except BrainTumorError as exc:
@@ -79,8 +78,6 @@ def serve(settings: Settings | None = None, port: int | None = None,
     log.info("serving %s on http://%s:%d (%s)", settings.MODEL_PATH.name, settings.FLASK_HOST,
              settings.FLASK_PORT, "Flask debug server" if settings.FLASK_DEBUG else "gunicorn")
     if settings.FLASK_DEBUG:
-        from braintumor.api import create_app
-
         create_app(settings).run(host=settings.FLASK_HOST, port=settings.FLASK_PORT,
                                  debug=True, use_reloader=False, threaded=True)
         return 0

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from braintumor.config import Settings
+from braintumor.spark.commands import first_line
+from braintumor.spark.session import build_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,11 +55,7 @@ class SparkStatus:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
-        from braintumor.spark.commands import first_line
-
         try:
-            from braintumor.spark.session import build_session
-
             session = build_session(self.settings)
             version = session.version
         except Exception as exc:  # any failure is reported, none raised

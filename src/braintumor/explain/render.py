@@ -29,7 +29,7 @@ _ENCODERS = ThreadPoolExecutor(max_workers=len(PICTURES), thread_name_prefix="pn
 @lru_cache(maxsize=1)
 def jet_lut() -> np.ndarray:
     """(256, 3) uint8 lookup table of matplotlib's jet colormap."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # heavy, and needed once: the table is cached
 
     return (colormaps["jet"](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0 + 0.5).astype(np.uint8)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 
@@ -52,7 +53,8 @@ def _own_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
-def find_feature_layer(model: keras.Model, name: str = "") -> tuple[keras.Model | None, object]:
+def find_feature_layer(model: keras.Model, name: str = ""
+                       ) -> tuple[keras.Model | None, Any]:
     """(nested container or None, layer) of the Grad-CAM feature layer.
 
     With ``name`` the layer of that name is taken, looked for in the model and then in its
@@ -111,7 +113,7 @@ def build_explain_graph(model: keras.Model, layer_name: str = "") -> ExplainGrap
 
     # A Sequential (whose layers may carry several build-time call nodes) or a nested
     # backbone: re-apply the chain of layers to a fresh input.
-    inner = None
+    inner: keras.Model | None = None
     if container is not None:
         inner = keras.Model(container.inputs, [target.output, container.outputs[0]],
                             name=f"{container.name}_explained")
@@ -119,7 +121,7 @@ def build_explain_graph(model: keras.Model, layer_name: str = "") -> ExplainGrap
     x = inputs
     feature_map = head_input = None
     for layer in _own_layers(model):
-        if layer is container:
+        if layer is container and inner is not None:
             feature_map, x = inner(x)
         elif layer is final:
             head_input = x if takes_final_input else layer(x)

@@ -191,7 +191,8 @@ class LoadedModel:
                   for i in range(0, len(pixels), batch_size)]
         if not chunks:
             raise ValueError("no images to run the model on")
-        return tuple(np.concatenate([c[k] for c in chunks]) for k in range(3))
+        logits, probs, features = (np.concatenate([c[k] for c in chunks]) for k in range(3))
+        return logits, probs, features
 
     def explain(self, x: np.ndarray) -> Explanation:
         """Probabilities, features and the Grad-CAM map of the predicted class, in one pass."""

@@ -102,7 +102,7 @@ class FeatureMemory:
         ``features`` (N, D) and ``head_probabilities`` (N, classes) are tensors or arrays;
         the result is a tensor. Usable inside ``tf.function`` (the bank is a constant).
         """
-        import tensorflow as tf
+        import tensorflow as tf  # heavy: only where a model runs, not to read a memory file
 
         bank = tf.constant(self.features)
         onehot = tf.constant(np.eye(self.classes, dtype=np.float32)[self.labels])
@@ -125,7 +125,7 @@ def with_mirror(features, head_probabilities, mirrored_features, mirrored_head_p
     (inside the compiled function) share, so the stored vectors and the looked-up ones
     are made alike. Returns tensors.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # heavy: only where a model runs
 
     query = (tf.math.l2_normalize(tf.cast(features, tf.float32), axis=1)
              + tf.math.l2_normalize(tf.cast(mirrored_features, tf.float32), axis=1))

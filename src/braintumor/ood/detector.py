@@ -142,8 +142,9 @@ class OodDetector:
         """Each fitted distance of a batch over its scale: {name: (N,)}."""
         vectors = {"features": features,
                    "layout": None if pixels is None else layout(pixels)}
-        return {name: scorer.score(vectors[name]) / self.scales[name]
-                for name, scorer in self._scorers.items() if vectors.get(name) is not None}
+        return {name: scorer.score(vector) / self.scales[name]
+                for name, scorer in self._scorers.items()
+                if (vector := vectors.get(name)) is not None}
 
     def scores(self, features: np.ndarray | None, pixels: np.ndarray | None = None
                ) -> np.ndarray | None:

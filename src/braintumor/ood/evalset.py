@@ -30,7 +30,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pydicom
+import pydicom.data
 from PIL import Image, ImageFilter
+from pydicom.pixels import apply_color_lut
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +123,7 @@ def patterns() -> Iterable[OodItem]:
 
 def _skimage_folder() -> str | None:
     try:
-        import skimage
+        import skimage  # optional (the `eval` extra): the photographs are skipped without it
     except ImportError:
         return None
     return os.path.join(os.path.dirname(skimage.__file__), "data")
@@ -174,12 +177,6 @@ def _to_8bit(array: np.ndarray) -> Image.Image:
 
 def medical() -> Iterable[OodItem]:
     """pydicom's bundled non-MR test images, converted to 8-bit pictures."""
-    try:
-        import pydicom
-        import pydicom.data
-    except ImportError:
-        log.warning("pydicom is not installed: no non-MR medical images")
-        return
     folder = os.path.join(os.path.dirname(pydicom.data.__file__), "test_files")
     for name, frames in PYDICOM_FILES.items():
         path = os.path.join(folder, name)
@@ -193,8 +190,6 @@ def medical() -> Iterable[OodItem]:
             photometric = str(dataset.get("PhotometricInterpretation", ""))
             # pydicom 3 already returns YBR colour as RGB; a palette needs its lookup table
             if photometric == "PALETTE COLOR":
-                from pydicom.pixels import apply_color_lut
-
                 pixels = apply_color_lut(pixels, dataset)
         except Exception as exc:  # a decoder plug-in may be missing: skip that file
             log.warning("cannot decode %s for the OOD set: %s", name, exc)

@@ -63,7 +63,7 @@ class MahalanobisStats:
         """The arrays under ``prefix.`` names, float32 (about 260 KB for D=256)."""
         return {f"{prefix}.means": self.means.astype(np.float32),
                 f"{prefix}.precision": self.precision.astype(np.float32),
-                f"{prefix}.shrinkage": np.float32(self.shrinkage)}
+                f"{prefix}.shrinkage": np.asarray(self.shrinkage, dtype=np.float32)}
 
     @classmethod
     def from_arrays(cls, arrays, prefix: str) -> MahalanobisStats:
@@ -156,11 +156,11 @@ def fit(features: np.ndarray, labels: np.ndarray, classes: int) -> MahalanobisSt
 
 def pack(fits: dict[str, MahalanobisStats]) -> bytes:
     """Several named fits as one uncompressed ``.npz`` in memory."""
-    arrays: dict[str, np.ndarray] = {"format": np.int32(PACK_FORMAT)}
+    arrays: dict[str, np.ndarray] = {"format": np.asarray(PACK_FORMAT, dtype=np.int32)}
     for name, stats in fits.items():
         arrays.update(stats.to_arrays(name))
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
     return buffer.getvalue()
 
 

@@ -214,14 +214,16 @@ def evaluate_ood(model: LoadedModel, data_dir: Path, paths: list[str], seed: int
         group = "Testing" if scores.sources[i] == "Testing" else "OOD"
         for check in failed:
             checks_fired.setdefault(check, {"Testing": 0, "OOD": 0})[group] += 1
+    testing_rates = _component_rates(arrays, testing, threshold, min_confidence)
+    ood_rates = _component_rates(arrays, ood, threshold, min_confidence)
     report = {
         "method": description.get("method") or "input checks only (no feature statistics)",
         "threshold": threshold,
         "min_confidence_measured": min_confidence,
         "min_confidence_used": detector.min_confidence,
         "auroc": auroc,
-        "testing": _component_rates(arrays, testing, threshold, min_confidence),
-        "ood": _component_rates(arrays, ood, threshold, min_confidence),
+        "testing": testing_rates,
+        "ood": ood_rates,
         "sources": per_source,
         "checks_fired": checks_fired,
         "refused_by_this_rule_alone": only_rule,
@@ -232,7 +234,7 @@ def evaluate_ood(model: LoadedModel, data_dir: Path, paths: list[str], seed: int
         "seconds": round(time.perf_counter() - started, 1),
     }
     log.info("OOD: AUROC %s; Testing refused %.2f%%, OOD refused %.2f%%", auroc,
-             100 * (report["testing"]["decision"] or 0), 100 * (report["ood"]["decision"] or 0))
+             100 * (testing_rates["decision"] or 0), 100 * (ood_rates["decision"] or 0))
     return report
 
 

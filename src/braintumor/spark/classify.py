@@ -31,15 +31,22 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
+import numpy as np
+
+from braintumor.classify import Classifier
 from braintumor.config import Settings
+from braintumor.decoding import DecodedImage, decode_image
+from braintumor.errors import BrainTumorError, ConfigError
+from braintumor.explain.render import encode_png, render
+from braintumor.model.loaded import LoadedModel, load_model
+from braintumor.spark.images import read_images
+from braintumor.spark.session import build_session
 
 if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
-
-    from braintumor.classify import Classifier
-    from braintumor.model.loaded import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +80,6 @@ def worker_model(path: str, settings: Settings) -> LoadedModel:
     """The model at ``path``, loaded on the first call in this Python worker only."""
     model = _MODELS.get(path)
     if model is None:
-        from braintumor.model import load_model
-
         model = _MODELS[path] = load_model(settings.model, Path(path))
     return model
 
@@ -82,8 +87,6 @@ def worker_model(path: str, settings: Settings) -> LoadedModel:
 def worker_classifier(path: str, settings: Settings) -> Classifier:
     """The API's :class:`~braintumor.classify.Classifier` for the model at ``path``, built
     once per Python worker and OOD settings."""
-    from braintumor.classify import Classifier
-
     model = worker_model(path, settings)
     key = (path, settings.OOD_POLICY, settings.OOD_THRESHOLD)
     classifier = _CLASSIFIERS.get(key)
@@ -100,13 +103,9 @@ def _heatmap_name(path: str, digest: str) -> str:
 def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings: Settings,
                      heatmap_dir: str | None) -> Iterator[pd.DataFrame]:
     """mapInPandas body: (path, content) batches -> rows of :func:`output_schema`."""
-    import numpy as np
+    # Spark's own modules only inside the job (the module imports without a Spark install)
     import pandas as pd
     from pyspark import SparkFiles
-
-    from braintumor.decoding import decode_image
-    from braintumor.errors import BrainTumorError
-    from braintumor.explain.render import encode_png, render
 
     classifier = worker_classifier(SparkFiles.get(model_file), settings)
     names = settings.class_list
@@ -117,7 +116,7 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
         os.makedirs(heatmap_dir, exist_ok=True)
     for batch in batches:
         rows: list[dict] = []
-        decoded: list[tuple[dict, object, bytes]] = []  # (row, decoded image, content)
+        decoded: list[tuple[dict, DecodedImage, bytes]] = []  # (row, decoded image, content)
         for path, content in zip(batch["path"], batch["content"], strict=True):
             row = dict.fromkeys(columns)
             row.update(path=path, model_version=version)
@@ -134,8 +133,8 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
         assessed = classifier.assess([image for _, image, _ in decoded],
                                      explain=bool(heatmap_dir)) if decoded else []
         for (row, image, data), assessment in zip(decoded, assessed, strict=True):
-            if assessment.error is not None:  # the batch's model pass failed
-                row["error"] = assessment.error.message
+            if assessment.error is not None or assessment.ood is None:  # the batch failed
+                row["error"] = assessment.error.message if assessment.error else "no answer"
                 continue
             row.update(ood_flagged=assessment.ood.flagged, ood_score=assessment.ood.score)
             if assessment.refused:
@@ -166,10 +165,6 @@ def heatmap_folder(uri: str) -> str:
     scheme is refused: ``hdfs://nn/x`` would otherwise become a folder named ``hdfs:`` in
     each worker's working directory.
     """
-    from urllib.parse import urlparse
-
-    from braintumor.errors import ConfigError
-
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         return os.path.abspath(parsed.path)
@@ -188,8 +183,6 @@ def classify_images(spark: SparkSession, inputs: str | list[str], settings: Sett
     ``hdfs://``...); the executors load their copy. Class names come from the settings,
     as in the API.
     """
-    from braintumor.spark.images import read_images
-
     heatmaps = heatmap_folder(heatmap_dir) if heatmap_dir else None
     model_uri = str(model_path or settings.MODEL_PATH)
     spark.sparkContext.addFile(model_uri)
@@ -207,9 +200,7 @@ def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str =
                  overwrite: bool = False, partitions: int | None = None,
                  spark: SparkSession | None = None) -> dict[str, int]:
     """Write the predictions; return counts {"images", "errors", "ood_flagged"} read back."""
-    from pyspark.sql import functions as F
-
-    from braintumor.spark.session import build_session
+    from pyspark.sql import functions as F  # Spark: only when a job runs
 
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
@@ -225,6 +216,7 @@ def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str =
     flagged = F.col("ood_flagged").cast("string") == "true"  # CSV reads it back as text
     counts = written.agg(F.count("*").alias("images"), F.count("error").alias("errors"),
                          F.count(F.when(flagged, 1)).alias("ood_flagged")).first()
+    assert counts is not None  # an aggregate always has its one row
     result = {"images": int(counts["images"]), "errors": int(counts["errors"]),
               "ood_flagged": int(counts["ood_flagged"])}
     log.info("classified %s -> %s: %s", input_uri, output_uri, result)

@@ -45,6 +45,7 @@ def first_line(exc: BaseException) -> str:
 
 def run_spark_job(job: Callable[[], T]) -> T:
     """Run ``job``; Spark's and Java's exceptions become one-line :class:`SparkJobError`."""
+    # Spark's exception types: only where a Spark job runs
     from py4j.protocol import Py4JError
     from pyspark.errors import PySparkException
 

@@ -20,6 +20,7 @@ from braintumor.spark.session import build_session
 from braintumor.training.dataset import ImageSet
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def load_parquet(uri: str, class_names: list[str], size: tuple[int, int],
         if found != [tuple(size)]:
             raise ValueError(f"{uri} holds images of {found} pixels, not {tuple(size)}; "
                              "re-run `braintumor spark preprocess` with that --size")
-        table = frame.select("path", "label_id", "sha256", "pixels").toPandas()
+        table: pd.DataFrame = frame.select("path", "label_id", "sha256", "pixels").toPandas()
     finally:
         if own:
             spark.stop()

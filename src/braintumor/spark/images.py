@@ -10,6 +10,7 @@ keeps obvious non-images (notes.txt) out of the job.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from braintumor.decoding import ALLOWED_EXTENSIONS
@@ -56,8 +57,6 @@ def read_images(spark: SparkSession, inputs: str | list[str],
     at 290 images/s, 4 of 330 at 420/s. ``partitions`` forces a number instead (with a
     shuffle).
     """
-    import math
-
     frame = (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")

@@ -19,6 +19,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from braintumor.config import Settings
+from braintumor.decoding import decode_image
+from braintumor.errors import BrainTumorError
+from braintumor.preprocessing import canonical_pixels
+from braintumor.spark.images import folder_label, read_images
+from braintumor.spark.session import build_session
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,12 +47,7 @@ def preprocess_batches(batches: Iterator[pd.DataFrame], size: tuple[int, int],
     Runs in the Python workers; plain function of its arguments so that it can be
     tested and reused without Spark.
     """
-    import pandas as pd
-
-    from braintumor.decoding import decode_image
-    from braintumor.errors import BrainTumorError
-    from braintumor.preprocessing import canonical_pixels
-    from braintumor.spark.images import folder_label
+    import pandas as pd  # with Spark: only in the job's Python workers
 
     height, width = size
     for batch in batches:
@@ -80,8 +80,6 @@ def preprocess_images(spark: SparkSession, inputs: str | list[str], size: tuple[
                       class_names: list[str], max_pixels: int = 64_000_000,
                       partitions: int | None = None, framing: str = "stretch") -> DataFrame:
     """The lazy DataFrame of :data:`PREPROCESS_SCHEMA` rows for every image below ``inputs``."""
-    from braintumor.spark.images import read_images
-
     images = read_images(spark, inputs, partitions)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -99,9 +97,7 @@ def run_preprocess(settings: Settings, input_uri: str, output_uri: str, size: in
     The counts are read back from the written Parquet (cheap: three small columns), so
     they describe what is on disk, not a second run of the decoding.
     """
-    from pyspark.sql import functions as F
-
-    from braintumor.spark.session import build_session
+    from pyspark.sql import functions as F  # Spark: only when a job runs
 
     spark = spark or build_session(settings, progress=True)
     frame = preprocess_images(spark, input_uri, (size, size), settings.class_list,
@@ -113,6 +109,7 @@ def run_preprocess(settings: Settings, input_uri: str, output_uri: str, size: in
         F.count("error").alias("errors"),
         F.sum((F.col("label_id") < 0).cast("int")).alias("unlabelled"),
     ).first()
+    assert counts is not None  # an aggregate always has its one row
     result = {key: int(counts[key] or 0) for key in ("images", "errors", "unlabelled")}
     log.info("preprocessed %s -> %s: %s", input_uri, output_uri, result)
     return result

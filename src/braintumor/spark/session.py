@@ -85,7 +85,7 @@ def build_session(settings: Settings, progress: bool = False, quiet: bool = True
     can live in a process: when one is already running, it is returned as it is, and a
     different master is logged rather than silently ignored.
     """
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # Spark: only when a session is wanted
 
     conf = session_conf(settings, progress)
     if quiet and not under_spark_submit() and not (

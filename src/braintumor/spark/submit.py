@@ -17,7 +17,7 @@ import sys
 
 
 def main() -> int:
-    from braintumor.cli import main as cli_main
+    from braintumor.cli import main as cli_main  # only once __main__ has fixed sys.path
 
     return cli_main(["spark", *sys.argv[1:]])
 
