@@ -4,9 +4,12 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiError, classifyImage, fetchHealth } from './api';
 import { App } from './App';
 import { errorSentence } from './messages';
-import { imageFile, makeResult, sizedFile } from './test/fixtures';
+import { HEALTH, imageFile, LIMITS, makeResult, sizedFile } from './test/fixtures';
 import type { ClassifyResponse } from './types';
-import { SIZE_MESSAGE, TYPE_MESSAGE } from './validation';
+import { sizeMessage, typeMessage } from './validation';
+
+const TYPE_MESSAGE = typeMessage(LIMITS);
+const SIZE_MESSAGE = sizeMessage(LIMITS);
 
 vi.mock('./api', async (importOriginal) => ({
   ...(await importOriginal<typeof import('./api')>()),
@@ -18,7 +21,7 @@ const classify = vi.mocked(classifyImage);
 
 beforeEach(() => {
   classify.mockReset();
-  vi.mocked(fetchHealth).mockResolvedValue({ status: 'healthy' });
+  vi.mocked(fetchHealth).mockResolvedValue(HEALTH);
 });
 
 function setup() {
@@ -27,6 +30,13 @@ function setup() {
   render(<App />);
   const input = screen.getByLabelText(/choose mri image/i) as HTMLInputElement;
   return { user, input };
+}
+
+/** setup() once the service has answered /api/health (its limits are known). */
+async function setupOnline() {
+  const parts = setup();
+  await screen.findByText('Service online');
+  return parts;
 }
 
 /** A classifyImage that the test resolves when it wants, after reporting upload progress. */
@@ -50,7 +60,7 @@ function pending() {
 
 describe('upload validation', () => {
   it('refuses a file type the API does not allow, with its message, without uploading', async () => {
-    const { user, input } = setup();
+    const { user, input } = await setupOnline();
     await user.upload(input, new File(['x'], 'notes.txt', { type: 'text/plain' }));
     const alert = await screen.findByRole('alert');
     expect(alert).toHaveTextContent(errorSentence('INVALID_FILE_TYPE'));
@@ -60,19 +70,46 @@ describe('upload validation', () => {
   });
 
   it('refuses a file over 16 MB, with the API message', async () => {
-    const { user, input } = setup();
+    const { user, input } = await setupOnline();
     await user.upload(input, sizedFile('huge.png', 16 * 1024 * 1024 + 1));
     const alert = await screen.findByRole('alert');
     expect(alert).toHaveTextContent(SIZE_MESSAGE);
-    expect(alert).toHaveTextContent(errorSentence('FILE_TOO_LARGE'));
+    expect(alert).toHaveTextContent(errorSentence('FILE_TOO_LARGE', LIMITS));
     expect(classify).not.toHaveBeenCalled();
   });
 
   it('the message can be dismissed', async () => {
-    const { user, input } = setup();
+    const { user, input } = await setupOnline();
     await user.upload(input, new File(['x'], 'notes.txt'));
     await user.click(await screen.findByRole('button', { name: /dismiss/i }));
     expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+  });
+});
+
+describe("the service's limits", () => {
+  it('are read from /api/health, not copied: a service that takes 1 MB of PNG', async () => {
+    vi.mocked(fetchHealth).mockResolvedValue({
+      status: 'healthy',
+      upload: { max_bytes: 1024 * 1024, extensions: ['png'], dicom_extensions: [] },
+    });
+    const { user, input } = await setupOnline();
+    expect(screen.getByText(/PNG · up to 1 MB/)).toBeInTheDocument();
+    expect(input).toHaveAttribute('accept', '.png,application/dicom');
+    await user.upload(input, sizedFile('big.png', 2 * 1024 * 1024));
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('File exceeds 1MB limit');
+    expect(alert).toHaveTextContent('smaller than 1 MB');
+    expect(classify).not.toHaveBeenCalled();
+  });
+
+  it('a service that states none gets every file and answers for itself', async () => {
+    vi.mocked(fetchHealth).mockResolvedValue({ status: 'healthy' });
+    const { user, input } = await setupOnline();
+    const call = pending();
+    await user.upload(input, new File(['x'], 'notes.txt', { type: 'text/plain' }));
+    expect(classify).toHaveBeenCalled();
+    await call.reject(new ApiError('INVALID_FILE_TYPE', 'File type not allowed. Allowed: png', 415));
+    expect(screen.getByRole('alert')).toHaveTextContent(errorSentence('INVALID_FILE_TYPE'));
   });
 });
 
@@ -114,12 +151,12 @@ describe('classifying', () => {
     'INTERNAL_ERROR',
     'NETWORK_ERROR',
   ])('an API answer of %s shows its sentence', async (code) => {
-    const { user, input } = setup();
+    const { user, input } = await setupOnline();
     const call = pending();
     await user.upload(input, imageFile('scan.png'));
     await call.reject(new ApiError(code, `server says ${code.toLowerCase()}`, 400));
     const alert = screen.getByRole('alert');
-    expect(alert).toHaveTextContent(errorSentence(code));
+    expect(alert).toHaveTextContent(errorSentence(code, LIMITS));
     expect(alert).toHaveTextContent(`server says ${code.toLowerCase()}`);
     expect(screen.queryByRole('progressbar')).not.toBeInTheDocument();
   });

@@ -1,92 +1,20 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, classifyImage, fetchHealth } from './api';
-import { ErrorAlert, type ShownError } from './components/ErrorAlert';
+import { useEffect } from 'react';
+import { ErrorAlert } from './components/ErrorAlert';
 import { GradCamViewer } from './components/GradCamViewer';
 import { History } from './components/History';
 import { Progress } from './components/Progress';
-import { formatPercent, ResultCard } from './components/ResultCard';
+import { ResultCard } from './components/ResultCard';
 import { UploadZone } from './components/UploadZone';
-import type { Scan } from './types';
+import { useClassifier } from './useClassifier';
 import { pastedFile, useFileDrop } from './useFileDrop';
-import { namePastedFile, validateFile } from './validation';
+import { useService } from './useService';
+import { namePastedFile } from './validation';
 
-/** The session keeps this many scans; the oldest go first. */
-export const HISTORY_LIMIT = 24;
-
-interface Busy {
-  fileName: string;
-  previewUrl: string;
-  uploaded: number;
-}
-
-type ServiceState = 'checking' | 'online' | 'offline';
-
+/** The page: the service's state, the upload, the viewer, the answer and the history. */
 export function App() {
-  const [scans, setScans] = useState<Scan[]>([]);
-  const [selectedId, setSelectedId] = useState<number | null>(null);
-  const [busy, setBusy] = useState<Busy | null>(null);
-  const [error, setError] = useState<ShownError | null>(null);
-  const [announcement, setAnnouncement] = useState('');
-  const [service, setService] = useState<ServiceState>('checking');
-  const nextId = useRef(1);
-  const inFlight = useRef<AbortController | null>(null);
-
-  useEffect(() => {
-    const controller = new AbortController();
-    fetchHealth(controller.signal)
-      .then((health) => setService(health.status === 'healthy' ? 'online' : 'offline'))
-      .catch(() => {
-        if (!controller.signal.aborted) setService('offline');
-      });
-    return () => controller.abort();
-  }, []);
-
-  const classify = useCallback(async (file: File) => {
-    const refused = validateFile(file);
-    if (refused) {
-      setError({ ...refused, fileName: file.name, local: true });
-      setAnnouncement('');
-      return;
-    }
-    inFlight.current?.abort();
-    const controller = new AbortController();
-    inFlight.current = controller;
-    const previewUrl = URL.createObjectURL(file);
-    setError(null);
-    setBusy({ fileName: file.name, previewUrl, uploaded: 0 });
-    setAnnouncement(`Classifying ${file.name}…`);
-    try {
-      const result = await classifyImage(file, {
-        signal: controller.signal,
-        onUploadProgress: (uploaded) =>
-          setBusy((current) => (current && current.previewUrl === previewUrl ? { ...current, uploaded } : current)),
-      });
-      const scan: Scan = {
-        id: nextId.current++,
-        fileName: file.name,
-        fileSize: file.size,
-        result,
-        receivedAt: Date.now(),
-      };
-      setScans((current) => [scan, ...current].slice(0, HISTORY_LIMIT));
-      setSelectedId(scan.id);
-      setAnnouncement(
-        `${file.name}: ${result.prediction.class}, ${formatPercent(result.prediction.confidence)} confidence.`,
-      );
-    } catch (caught) {
-      if (caught instanceof ApiError && caught.code === 'ABORTED') return;
-      const failure =
-        caught instanceof ApiError ? caught : new ApiError('INTERNAL_ERROR', String(caught));
-      setError({ code: failure.code, message: failure.message, fileName: file.name });
-      setAnnouncement('');
-    } finally {
-      URL.revokeObjectURL(previewUrl);
-      if (inFlight.current === controller) {
-        inFlight.current = null;
-        setBusy(null);
-      }
-    }
-  }, []);
+  const service = useService();
+  const { scans, selectedId, selected, busy, error, announcement, classify, select, clear, dismissError } =
+    useClassifier(service.limits);
 
   const dragging = useFileDrop(classify);
 
@@ -100,8 +28,6 @@ export function App() {
     window.addEventListener('paste', onPaste);
     return () => window.removeEventListener('paste', onPaste);
   }, [classify]);
-
-  const selected = scans.find((scan) => scan.id === selectedId) ?? null;
 
   return (
     <div className="app">
@@ -125,9 +51,13 @@ export function App() {
             <p className="brand__tag">Tumour type and Grad-CAM explanation from one MRI slice</p>
           </div>
         </div>
-        <p className={`service service--${service}`} role="status">
+        <p className={`service service--${service.state}`} role="status">
           <span className="service__dot" aria-hidden="true" />
-          {service === 'checking' ? 'Connecting…' : service === 'online' ? 'Service online' : 'Service unreachable'}
+          {service.state === 'checking'
+            ? 'Connecting…'
+            : service.state === 'online'
+              ? 'Service online'
+              : 'Service unreachable'}
         </p>
       </header>
 
@@ -142,8 +72,14 @@ export function App() {
         aria-busy={busy ? 'true' : 'false'}
       >
         <div className="layout__upload">
-          <UploadZone onFile={classify} busy={busy !== null} dragging={dragging} hasScans={scans.length > 0} />
-          {error ? <ErrorAlert error={error} onDismiss={() => setError(null)} /> : null}
+          <UploadZone
+            onFile={classify}
+            busy={busy !== null}
+            dragging={dragging}
+            hasScans={scans.length > 0}
+            limits={service.limits}
+          />
+          {error ? <ErrorAlert error={error} onDismiss={dismissError} limits={service.limits} /> : null}
         </div>
 
         <section
@@ -185,11 +121,8 @@ export function App() {
             <History
               scans={scans}
               selectedId={selectedId}
-              onSelect={setSelectedId}
-              onClear={() => {
-                setScans([]);
-                setSelectedId(null);
-              }}
+              onSelect={select}
+              onClear={clear}
             />
           ) : null}
         </div>

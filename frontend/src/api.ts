@@ -1,5 +1,6 @@
-/** The one call the page makes: POST /api/classify, with upload progress. */
+/** The page's calls: POST /api/classify with upload progress, and GET /api/health. */
 import type { ApiErrorBody, ClassifyResponse } from './types';
+import type { UploadLimits } from './validation';
 
 /** Same origin by default; VITE_API_BASE points a separately hosted page at the API. */
 export const API_BASE = (import.meta.env.VITE_API_BASE ?? '').trim().replace(/\/+$/, '');
@@ -110,6 +111,21 @@ export function classifyImage(file: File, options: ClassifyOptions = {}): Promis
 export interface Health {
   status: string;
   details?: { model_version?: string | null };
+  /** What /api/classify takes (absent from services that predate it). */
+  upload?: { max_bytes: number; extensions: string[]; dicom_extensions: string[] };
+}
+
+/** The upload limits a health answer states, or null when it states none. */
+export function uploadLimits(health: Health): UploadLimits | null {
+  const upload = health.upload;
+  if (!upload || typeof upload.max_bytes !== 'number' || !Array.isArray(upload.extensions)) {
+    return null;
+  }
+  return {
+    maxBytes: upload.max_bytes,
+    extensions: upload.extensions,
+    dicomExtensions: upload.dicom_extensions ?? [],
+  };
 }
 
 /** GET /api/health, for the service indicator in the header. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, errorFromResponse } from './api';
 import { ERROR_SENTENCES, errorSentence, FALLBACK_SENTENCE } from './messages';
+import { LIMITS } from './test/fixtures';
 
 const API_CODES = [
   'NO_FILE',
@@ -30,7 +31,9 @@ describe('error sentences', () => {
 
   it('says what to do for the common ones', () => {
     expect(errorSentence('INVALID_IMAGE')).toMatch(/could not be read as an image/);
-    expect(errorSentence('FILE_TOO_LARGE')).toMatch(/16 MB/);
+    expect(errorSentence('FILE_TOO_LARGE', LIMITS)).toMatch(/smaller than 16 MB\./);
+    expect(errorSentence('FILE_TOO_LARGE')).toMatch(/smaller file/); // limit not known yet
+    expect(errorSentence('INVALID_FILE_TYPE')).toMatch(/DICOM/);
     expect(errorSentence('NETWORK_ERROR')).toMatch(/could not be reached/);
   });
 

@@ -1,13 +1,15 @@
 /** A human sentence for every error code the API can answer with, and for network failure. */
+import { formatMegabytes } from './format';
+import type { UploadLimits } from './validation';
 
 export const ERROR_SENTENCES: Record<string, string> = {
   NO_FILE: 'No image reached the server. Please choose a scan and try again.',
   EMPTY_FILENAME: 'The file has no name, so the server could not accept it. Rename it and try again.',
   INVALID_FILE_TYPE:
-    'This type of file is not supported. Please use a PNG, JPEG, GIF, BMP or WebP image.',
+    'This type of file is not supported. Please use a PNG, JPEG, GIF, BMP or WebP image, or a DICOM file.',
   INVALID_IMAGE:
     'This file could not be read as an image. It may be damaged, empty, or not a picture at all.',
-  FILE_TOO_LARGE: 'This image is too large. Please choose a file smaller than 16 MB.',
+  FILE_TOO_LARGE: 'This image is too large for the service. Please choose a smaller file.',
   CLASSIFICATION_ERROR:
     'The model could not analyse this image. Please try again, or try a different scan.',
   NOT_BRAIN_MRI:
@@ -27,6 +29,10 @@ export const ERROR_SENTENCES: Record<string, string> = {
 
 export const FALLBACK_SENTENCE = 'Something unexpected went wrong. Please try again.';
 
-export function errorSentence(code: string): string {
+/** The sentence for ``code``; with the service's ``limits`` a size error names its limit. */
+export function errorSentence(code: string, limits: UploadLimits | null = null): string {
+  if (code === 'FILE_TOO_LARGE' && limits) {
+    return `This image is too large. Please choose a file smaller than ${formatMegabytes(limits.maxBytes)}.`;
+  }
   return ERROR_SENTENCES[code] ?? FALLBACK_SENTENCE;
 }

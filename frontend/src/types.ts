@@ -29,7 +29,8 @@ export interface DicomInfo {
   modality: string | null;
   rows: number;
   columns: number;
-  bits_stored: number;
+  /** null when the file does not state it. */
+  bits_stored: number | null;
   photometric_interpretation: string;
   number_of_frames: number;
   frame: number;

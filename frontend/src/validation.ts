@@ -1,29 +1,38 @@
 /**
  * The checks the API makes before it reads an image, made in the browser first so a wrong
- * file is refused at once. The messages are the API's own, word for word.
+ * file is refused at once. The limits are the service's own, read from /api/health
+ * (`upload`), and the messages are the API's, word for word. Until the service has said
+ * what it takes (or when an older one does not say), files go to it unchecked and its
+ * answer says what is wrong.
  */
+import { formatMegabytes } from './format';
 
-export const ALLOWED_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'bmp', 'webp', 'dcm', 'dicom'] as const;
-export const ALLOWED_MIME_TYPES = [
-  'image/png',
-  'image/jpeg',
-  'image/gif',
-  'image/bmp',
-  'image/webp',
-  'application/dicom',
-];
-/** The API's MAX_CONTENT_LENGTH default: 16 MB. */
-export const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
+/** What /api/classify takes, as /api/health states it. */
+export interface UploadLimits {
+  maxBytes: number;
+  extensions: string[];
+  dicomExtensions: string[];
+}
 
-export const TYPE_MESSAGE = `File type not allowed. Allowed: ${ALLOWED_EXTENSIONS.join(', ')}`;
-export const SIZE_MESSAGE = `File exceeds ${MAX_UPLOAD_BYTES / (1024 * 1024)}MB limit`;
+/** A non-DICOM file without an extension may still declare an image type. */
+const DICOM_MIME_TYPE = 'application/dicom';
+
 export const EMPTY_MESSAGE = 'Image validation failed: the file is empty';
 
-/** What the `accept` attribute of the file picker lists. */
-export const ACCEPT_ATTRIBUTE = [
-  ...ALLOWED_EXTENSIONS.map((ext) => `.${ext}`),
-  ...ALLOWED_MIME_TYPES,
-].join(',');
+/** The API's INVALID_FILE_TYPE message. */
+export function typeMessage(limits: UploadLimits): string {
+  return `File type not allowed. Allowed: ${limits.extensions.join(', ')}`;
+}
+
+/** The API's FILE_TOO_LARGE message ("File exceeds 16MB limit"). */
+export function sizeMessage(limits: UploadLimits): string {
+  return `File exceeds ${formatMegabytes(limits.maxBytes).replace(' ', '')} limit`;
+}
+
+/** What the `accept` attribute of the file picker lists: the extensions, and DICOM's type. */
+export function acceptAttribute(limits: UploadLimits): string {
+  return [...limits.extensions.map((ext) => `.${ext}`), DICOM_MIME_TYPE].join(',');
+}
 
 export interface ValidationError {
   code: 'INVALID_FILE_TYPE' | 'FILE_TOO_LARGE' | 'INVALID_IMAGE';
@@ -37,22 +46,25 @@ export function fileExtension(name: string): string {
   return dot >= 0 ? base.slice(dot + 1).toLowerCase() : '';
 }
 
+function declaresAnotherType(file: File): boolean {
+  return Boolean(file.type) && !file.type.startsWith('image/') && file.type !== DICOM_MIME_TYPE;
+}
+
 /**
  * null when the API would accept the file as far as name and size go; its content is
  * checked by the API (a text file named .jpg passes here and comes back INVALID_IMAGE).
+ * Without ``limits`` only an empty file is refused here.
  */
-export function validateFile(file: File): ValidationError | null {
-  const ext = fileExtension(file.name);
-  if (ext) {
-    if (!(ALLOWED_EXTENSIONS as readonly string[]).includes(ext)) {
-      return { code: 'INVALID_FILE_TYPE', message: TYPE_MESSAGE };
-    }
-  } else if (file.type && !ALLOWED_MIME_TYPES.includes(file.type)) {
+export function validateFile(file: File, limits: UploadLimits | null): ValidationError | null {
+  if (limits) {
+    const ext = fileExtension(file.name);
     // no extension: the API lets content decide, but a declared non-image type is clear
-    return { code: 'INVALID_FILE_TYPE', message: TYPE_MESSAGE };
-  }
-  if (file.size > MAX_UPLOAD_BYTES) {
-    return { code: 'FILE_TOO_LARGE', message: SIZE_MESSAGE };
+    if (ext ? !limits.extensions.includes(ext) : declaresAnotherType(file)) {
+      return { code: 'INVALID_FILE_TYPE', message: typeMessage(limits) };
+    }
+    if (file.size > limits.maxBytes) {
+      return { code: 'FILE_TOO_LARGE', message: sizeMessage(limits) };
+    }
   }
   if (file.size === 0) {
     return { code: 'INVALID_IMAGE', message: EMPTY_MESSAGE };
@@ -73,10 +85,4 @@ export function namePastedFile(file: File): File {
   if (file.name && fileExtension(file.name)) return file;
   const ext = EXTENSION_FOR_TYPE[file.type] ?? 'png';
   return new File([file], `pasted-image.${ext}`, { type: file.type || 'image/png' });
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }

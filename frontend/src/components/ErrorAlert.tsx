@@ -1,4 +1,5 @@
 import { errorSentence } from '../messages';
+import type { UploadLimits } from '../validation';
 
 export interface ShownError {
   code: string;
@@ -11,9 +12,11 @@ export interface ShownError {
 interface Props {
   error: ShownError;
   onDismiss: () => void;
+  /** The service's limits, when known: a size error then names the limit. */
+  limits?: UploadLimits | null;
 }
 
-export function ErrorAlert({ error, onDismiss }: Props) {
+export function ErrorAlert({ error, onDismiss, limits = null }: Props) {
   return (
     <div className="alert" role="alert">
       <svg className="alert__icon" aria-hidden="true" viewBox="0 0 24 24" width="20" height="20">
@@ -21,7 +24,7 @@ export function ErrorAlert({ error, onDismiss }: Props) {
         <path d="M12 7v6m0 4h.01" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
       </svg>
       <div className="alert__body">
-        <p className="alert__sentence">{errorSentence(error.code)}</p>
+        <p className="alert__sentence">{errorSentence(error.code, limits)}</p>
         <p className="alert__detail">
           {error.fileName ? <span className="alert__file">{error.fileName}: </span> : null}
           {error.message} <code className="alert__code">{error.code}</code>

@@ -1,6 +1,6 @@
 import { useId, useRef, type KeyboardEvent } from 'react';
+import { formatPercent } from '../format';
 import { pngDataUrl, type Scan } from '../types';
-import { formatPercent } from './ResultCard';
 
 interface Props {
   scans: Scan[];

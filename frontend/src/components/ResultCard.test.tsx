@@ -103,6 +103,14 @@ describe('ResultCard with a DICOM answer', () => {
     expect(screen.getByText(/modality CT is not MR/)).toBeInTheDocument();
   });
 
+  it('leaves the bit depth out when the file does not state it', () => {
+    const { container } = render(
+      <ResultCard result={{ ...makeResult(), dicom: { ...dicom, bits_stored: null } }} fileName="a.dcm" />,
+    );
+    const facts = container.querySelector<HTMLElement>('dl.facts')!;
+    expect(within(facts).getByText('240 × 256 px')).toBeInTheDocument();
+  });
+
   it('shows no DICOM section for other images', () => {
     render(<ResultCard result={makeResult()} fileName="scan.png" />);
     expect(screen.queryByRole('heading', { name: 'DICOM' })).not.toBeInTheDocument();

@@ -1,5 +1,6 @@
 import { useId } from 'react';
-import type { ClassifyResponse, DicomInfo } from '../types';
+import { dicomFacts, formatPercent } from '../format';
+import type { ClassifyResponse } from '../types';
 
 interface Props {
   result: ClassifyResponse;
@@ -8,39 +9,6 @@ interface Props {
 
 /** Below this top probability the card says the model is unsure. */
 export const LOW_CONFIDENCE = 60;
-
-export function formatPercent(value: number): string {
-  return `${value.toFixed(1)}%`;
-}
-
-const WINDOW_SOURCES: Record<string, string> = {
-  file: 'from the file',
-  voi_lut: "the file's VOI LUT",
-  fallback: "from the image's own values",
-};
-
-/** One line per fact a reader of the scan wants to check: what was decoded and how. */
-export function dicomFacts(dicom: DicomInfo): [string, string][] {
-  const facts: [string, string][] = [
-    ['Modality', dicom.modality ?? 'not stated'],
-    ['Size', `${dicom.columns} × ${dicom.rows} px, ${dicom.bits_stored} bits`],
-  ];
-  if (dicom.number_of_frames > 1) {
-    facts.push(['Frame', `${dicom.frame + 1} of ${dicom.number_of_frames}`]);
-  }
-  const { window } = dicom;
-  if (window) {
-    const source = WINDOW_SOURCES[window.source] ?? window.source;
-    facts.push([
-      'Window',
-      window.center === null || window.width === null
-        ? source
-        : `centre ${window.center}, width ${window.width} (${source})`,
-    ]);
-  }
-  facts.push(['Encoding', `${dicom.photometric_interpretation}, ${dicom.transfer_syntax}`]);
-  return facts;
-}
 
 export function ResultCard({ result, fileName }: Props) {
   const headingId = useId();

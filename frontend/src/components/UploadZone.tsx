@@ -1,5 +1,6 @@
 import { useId, useRef, type ChangeEvent } from 'react';
-import { ACCEPT_ATTRIBUTE, ALLOWED_EXTENSIONS, MAX_UPLOAD_BYTES } from '../validation';
+import { formatMegabytes } from '../format';
+import { acceptAttribute, type UploadLimits } from '../validation';
 
 interface Props {
   onFile: (file: File) => void;
@@ -7,10 +8,12 @@ interface Props {
   /** A file is being dragged over the page. */
   dragging: boolean;
   hasScans: boolean;
+  /** What the service takes, once it has said (null: any file may be chosen). */
+  limits: UploadLimits | null;
 }
 
 /** Choose a file; the page as a whole takes drops and pastes (see useFileDrop and App). */
-export function UploadZone({ onFile, busy, dragging, hasScans }: Props) {
+export function UploadZone({ onFile, busy, dragging, hasScans, limits }: Props) {
   const inputId = useId();
   const hintId = useId();
   const input = useRef<HTMLInputElement>(null);
@@ -39,7 +42,7 @@ export function UploadZone({ onFile, busy, dragging, hasScans }: Props) {
         id={inputId}
         className="visually-hidden"
         type="file"
-        accept={ACCEPT_ATTRIBUTE}
+        accept={limits ? acceptAttribute(limits) : undefined}
         aria-describedby={hintId}
         onChange={onChange}
       />
@@ -56,10 +59,12 @@ export function UploadZone({ onFile, busy, dragging, hasScans }: Props) {
         </svg>
         {busy ? 'Choose a different image' : 'Choose MRI image'}
       </label>
-      <p className="upload__limits">
-        {ALLOWED_EXTENSIONS.map((e) => e.toUpperCase()).join(', ')} · up to{' '}
-        {MAX_UPLOAD_BYTES / (1024 * 1024)} MB
-      </p>
+      {limits ? (
+        <p className="upload__limits">
+          {limits.extensions.map((e) => e.toUpperCase()).join(', ')} · up to{' '}
+          {formatMegabytes(limits.maxBytes)}
+        </p>
+      ) : null}
     </section>
   );
 }

@@ -1,4 +1,22 @@
+import type { Health } from '../api';
 import type { ClassifyResponse } from '../types';
+import type { UploadLimits } from '../validation';
+
+/** What this service's /api/health states (the defaults: 16 MB, the spec's extensions). */
+export const HEALTH: Health = {
+  status: 'healthy',
+  upload: {
+    max_bytes: 16 * 1024 * 1024,
+    extensions: ['png', 'jpg', 'jpeg', 'gif', 'bmp', 'webp', 'dcm', 'dicom'],
+    dicom_extensions: ['dcm', 'dicom'],
+  },
+};
+
+export const LIMITS: UploadLimits = {
+  maxBytes: 16 * 1024 * 1024,
+  extensions: ['png', 'jpg', 'jpeg', 'gif', 'bmp', 'webp', 'dcm', 'dicom'],
+  dicomExtensions: ['dcm', 'dicom'],
+};
 
 // 1x1 PNGs are enough: the tests look at which picture is shown, not at its pixels
 const PIXEL = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';

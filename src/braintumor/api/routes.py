@@ -11,7 +11,8 @@ from braintumor.api import frontend
 from braintumor.api.service import service
 from braintumor.api.spark_status import spark_status
 from braintumor.classify import utc_timestamp
-from braintumor.decoding import parse_frame
+from braintumor.decoding import ALLOWED_EXTENSIONS, parse_frame
+from braintumor.dicom import DICOM_EXTENSIONS
 from braintumor.errors import EmptyFilenameError, FileTooLargeError, NoFileError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,13 @@ def health():
             "gradcam_layer": model.graph.layer_name,
             "ood_policy": svc.classifier.ood.policy,
             "ood_threshold": svc.classifier.ood.threshold,
+        },
+        # what /api/classify takes, so that a client checks a file before sending it
+        # without copying the service's limits (the web page reads them from here)
+        "upload": {
+            "max_bytes": svc.settings.MAX_CONTENT_LENGTH,
+            "extensions": list(ALLOWED_EXTENSIONS),
+            "dicom_extensions": list(DICOM_EXTENSIONS),
         },
     })
 
