@@ -8,6 +8,8 @@ and read the server's peak RSS. In this process, load the same model and time th
 forward pass (the same compiled function, no Grad-CAM, no HTTP) for the ratio, and the
 not-a-brain-MRI check's own share of a request (input checks plus distances, on the
 same upload; the features it uses come out of the forward pass at no extra cost).
+With the default model, the same server then answers a 24-slice 256x256 MR series
+(POST /api/classify-series, bench_series.py).
 
     python bench/bench_api.py [--requests 120] [--models default,resnet50]
 """
@@ -148,6 +150,12 @@ def bench_server(name: str, model_path: Path, n: int, upload: tuple[str, bytes])
             with ThreadPoolExecutor(clients) as pool:
                 list(pool.map(lambda s, k=per_client: [classify(s) for _ in range(k)], sessions))
             throughput[clients] = clients * per_client / (time.perf_counter() - t0)
+        series = None
+        if name == "default":  # a 24-slice series on the same server (bench_series.py)
+            from bench_series import series_upload, time_series
+
+            files, origin = series_upload()
+            series = (time_series(url, files, max(10, n // 6)), origin)
         rss = tree_peak_rss_mb(server.pid)
     finally:
         server.terminate()
@@ -157,7 +165,7 @@ def bench_server(name: str, model_path: Path, n: int, upload: tuple[str, bytes])
     return {"model": name, "ready_s": ready_s, "p50": p50, "p95": percentile(latencies, 95),
             "forward_p50": forward, "ratio": p50 / forward,
             "ood_p50": ood_check_p50(model_path, upload), "rps": throughput,
-            "peak_rss_mb": rss, "requests": n}
+            "peak_rss_mb": rss, "requests": n, "series": series}
 
 
 def resnet50_model(folder: Path) -> Path:
@@ -203,6 +211,11 @@ def main() -> None:
           "model load; OOD ms = the not-a-brain-MRI check's share of a request: input "
           "checks for any model, plus the feature and layout distances where the model has "
           "fitted statistics)")
+    for r in results:
+        if r["series"]:
+            from bench_series import report
+
+            print(report(*r["series"]))
 
 
 if __name__ == "__main__":
