@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("preprocessing", ("braintumor.preprocessing",)),
     ("model", ("braintumor.model", "braintumor.explain")),
     ("OOD decision", ("braintumor.ood",)),
-    ("settings", ("braintumor.config",)),
+    ("settings", ("braintumor.config", "braintumor.config_parsers")),
     ("use case", ("braintumor.classify",)),
     ("series use case", ("braintumor.series", "braintumor.dicomweb")),
     ("Spark session", ("braintumor.spark.session", "braintumor.spark.commands")),

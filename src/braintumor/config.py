@@ -8,7 +8,6 @@ clear line instead of a traceback halfway through the first request.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,7 +15,18 @@ from pathlib import Path
 from typing import TypeVar
 
 from braintumor.classes import DEFAULT_CLASS_NAMES as CLASS_NAMES
-from braintumor.errors import ConfigError
+from braintumor.config_parsers import (
+    int_between,
+    one_of,
+    parse_bool,
+    parse_choice,
+    parse_class_names,
+    parse_origins,
+    parse_path,
+    parse_positive_float,
+    parse_size,
+    parse_text,
+)
 from braintumor.ood.detector import POLICIES
 
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
@@ -34,9 +44,6 @@ DEFAULT_CLASS_NAMES: dict[int, str] = dict(enumerate(CLASS_NAMES))
 INPUT_SCALINGS = ("unit", "raw", "symmetric", "caffe", "torch")
 #: What to do with an image that is not a brain MRI: the OOD package's own names.
 OOD_POLICIES = POLICIES
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclass(frozen=True)
@@ -187,101 +194,6 @@ GROUPS: dict[str, type] = {"serving": ServingSettings, "model": ModelSettings,
 _G = TypeVar("_G", ServingSettings, ModelSettings, OodSettings, SparkSettings, DataSettings)
 
 
-def _parse_bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(name, f"expected true or false, got {raw!r}")
-
-
-def _parse_int(name: str, raw: str, minimum: int, maximum: int | None = None) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ConfigError(name, f"must be {bound}, got {value}")
-    return value
-
-
-def _parse_positive_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(name, f"expected a number, got {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(name, f"must be a positive number, got {raw!r}")
-    return value
-
-
-def _parse_size(name: str, raw: str) -> tuple[int, int]:
-    """'224', '224,224', '224x224' or '[224, 224]' -> (224, 224)."""
-    text = raw.strip().strip("[]()").replace("x", ",").replace(" ", "")
-    parts = [p for p in text.split(",") if p]
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2:
-        raise ConfigError(name, f"expected HEIGHT,WIDTH, got {raw!r}")
-    height, width = (_parse_int(name, p, 16, 4096) for p in parts)
-    return height, width
-
-
-def _parse_class_names(name: str, raw: str) -> dict[int, str]:
-    """A JSON object {"0": "Glioma", ...}, a JSON list, or a comma-separated list."""
-    text = raw.strip()
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError:
-        parsed = [p.strip() for p in text.split(",")]
-    if isinstance(parsed, list):
-        parsed = dict(enumerate(parsed))
-    if not isinstance(parsed, dict) or not parsed:
-        raise ConfigError(name, f"expected a list of class names, got {raw!r}")
-    try:
-        names = {int(k): str(v).strip() for k, v in parsed.items()}
-    except (TypeError, ValueError):
-        raise ConfigError(name, f"class ids must be whole numbers, got {raw!r}") from None
-    if sorted(names) != list(range(len(names))) or not all(names.values()):
-        raise ConfigError(name, "ids must run 0..N-1 and every name must be non-empty")
-    return names
-
-
-def _parse_origins(raw: str) -> tuple[str, ...]:
-    text = raw.strip()
-    if text.startswith("["):
-        try:
-            return tuple(str(o) for o in json.loads(text))
-        except json.JSONDecodeError:
-            pass
-    return tuple(o.strip() for o in text.split(",") if o.strip())
-
-
-def _parse_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
-    value = raw.strip().lower()
-    if value not in choices:
-        raise ConfigError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
-    return value
-
-
-def _path(name: str, raw: str) -> Path:
-    return Path(raw.strip()).expanduser()
-
-
-def _text(name: str, raw: str) -> str:
-    return raw.strip()
-
-
-def _int(minimum: int, maximum: int | None = None) -> Callable[[str, str], int]:
-    return lambda name, raw: _parse_int(name, raw, minimum, maximum)
-
-
-def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
-    return lambda name, raw: _parse_choice(name, raw, choices)
-
-
 @dataclass(frozen=True)
 class Setting:
     """One row of :data:`SETTINGS`: an environment variable, how it is read, what it means.
@@ -302,53 +214,53 @@ class Setting:
 #: Every setting, in the order the README's table lists them: the one place that says
 #: how each is parsed, what its default is and what it means.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("MODEL_PATH", _path, "any Keras 3 `.keras`/`.h5` 4-class softmax classifier",
+    Setting("MODEL_PATH", parse_path, "any Keras 3 `.keras`/`.h5` 4-class softmax classifier",
             shown="models/braintumor-cnn.keras"),
-    Setting("IMAGE_SIZE", _parse_size, "input size for a model whose input size is not "
+    Setting("IMAGE_SIZE", parse_size, "input size for a model whose input size is not "
             "fixed (must match a fixed one)", shown="224,224"),
-    Setting("CLASS_NAMES", _parse_class_names, "comma list, JSON list or JSON object",
+    Setting("CLASS_NAMES", parse_class_names, "comma list, JSON list or JSON object",
             shown=",".join(CLASS_NAMES)),
-    Setting("FLASK_HOST", _text, "where to listen"),
-    Setting("FLASK_PORT", _int(1, 65535), "where to listen", blank=False),
-    Setting("CORS_ORIGINS", lambda name, raw: _parse_origins(raw), "comma list or `*`",
+    Setting("FLASK_HOST", parse_text, "where to listen"),
+    Setting("FLASK_PORT", int_between(1, 65535), "where to listen", blank=False),
+    Setting("CORS_ORIGINS", lambda name, raw: parse_origins(raw), "comma list or `*`",
             shown="http://localhost:3000", blank=False),
-    Setting("MAX_CONTENT_LENGTH", _int(1024), "largest upload in bytes", blank=False),
-    Setting("FLASK_ENV", _choice(("development", "production", "testing")),
+    Setting("MAX_CONTENT_LENGTH", int_between(1024), "largest upload in bytes", blank=False),
+    Setting("FLASK_ENV", one_of(("development", "production", "testing")),
             "`development`, `production` or `testing`"),
-    Setting("FLASK_DEBUG", _parse_bool, "`true` runs Flask's debug server instead of "
+    Setting("FLASK_DEBUG", parse_bool, "`true` runs Flask's debug server instead of "
             "gunicorn", blank=False),
-    Setting("LOG_LEVEL", lambda name, raw: _parse_choice(
+    Setting("LOG_LEVEL", lambda name, raw: parse_choice(
         name, raw, ("debug", "info", "warning", "error", "critical")).upper(),
             "`DEBUG` also logs each request"),
-    Setting("SPARK_APP_NAME", _text, "Spark jobs' application name"),
-    Setting("SPARK_MASTER", _text, "Spark jobs' master"),
-    Setting("SPARK_EXECUTOR_MEMORY", _text, "Spark jobs' executor memory"),
-    Setting("SPARK_DRIVER_MEMORY", _text, "Spark jobs' driver memory"),
-    Setting("SPARK_ENABLED", _parse_bool, "`true`: the server also starts a SparkSession, "
+    Setting("SPARK_APP_NAME", parse_text, "Spark jobs' application name"),
+    Setting("SPARK_MASTER", parse_text, "Spark jobs' master"),
+    Setting("SPARK_EXECUTOR_MEMORY", parse_text, "Spark jobs' executor memory"),
+    Setting("SPARK_DRIVER_MEMORY", parse_text, "Spark jobs' driver memory"),
+    Setting("SPARK_ENABLED", parse_bool, "`true`: the server also starts a SparkSession, "
             "reported by `/api/health` ([Spark](#spark))", blank=False),
-    Setting("GRADCAM_LAYER", _text, "layer to explain; default: the last layer with a 4-D "
+    Setting("GRADCAM_LAYER", parse_text, "layer to explain; default: the last layer with a 4-D "
             "output, also inside a nested backbone", shown="(automatic)", blank=False),
-    Setting("VISUALIZATION_MAX_SIZE", _int(224, 4096), "long side of the returned pictures "
+    Setting("VISUALIZATION_MAX_SIZE", int_between(224, 4096), "long side of the returned pictures "
             "(never under 224)", blank=False),
-    Setting("INPUT_SCALING", _choice(INPUT_SCALINGS), "for a model without metadata: `unit` "
+    Setting("INPUT_SCALING", one_of(INPUT_SCALINGS), "for a model without metadata: `unit` "
             "(x/255), `raw`, `symmetric` ([-1, 1]), `caffe` (Keras ResNet50 "
             "`preprocess_input`), `torch`"),
-    Setting("MAX_IMAGE_PIXELS", _int(50_176), "largest decoded image, against "
+    Setting("MAX_IMAGE_PIXELS", int_between(50_176), "largest decoded image, against "
             "decompression bombs", blank=False),
-    Setting("WORKERS", _int(1, 64), "gunicorn worker processes", blank=False),
-    Setting("THREADS", _int(1, 64), "gunicorn threads per worker", blank=False),
-    Setting("FRONTEND_DIST", _path, "the built web page served at `/` (browsers) and "
+    Setting("WORKERS", int_between(1, 64), "gunicorn worker processes", blank=False),
+    Setting("THREADS", int_between(1, 64), "gunicorn threads per worker", blank=False),
+    Setting("FRONTEND_DIST", parse_path, "the built web page served at `/` (browsers) and "
             "`/assets/`", shown="frontend/dist"),
-    Setting("OOD_POLICY", _choice(OOD_POLICIES), "an image that is not a brain MRI: "
+    Setting("OOD_POLICY", one_of(OOD_POLICIES), "an image that is not a brain MRI: "
             "`reject` (422 `NOT_BRAIN_MRI`), `warn` (answer, `ood.flagged` true) or `off` "
             "(no check) ([details](#out-of-distribution-inputs))"),
-    Setting("OOD_THRESHOLD", _parse_positive_float, "overrides the fitted limit of "
+    Setting("OOD_THRESHOLD", parse_positive_float, "overrides the fitted limit of "
             "`ood.score` (a positive number)", shown="(the model's)"),
-    Setting("MAX_SERIES_SLICES", _int(1, 100_000), "most slices one series may have",
+    Setting("MAX_SERIES_SLICES", int_between(1, 100_000), "most slices one series may have",
             blank=False),
-    Setting("MAX_SERIES_BYTES", _int(1024), "largest series in bytes: the request body, a "
+    Setting("MAX_SERIES_BYTES", int_between(1024), "largest series in bytes: the request body, a "
             "zip's expanded members, a NIfTI's data", blank=False),
-    Setting("BRAINTUMOR_DATA", _path, "the dataset (`Training/`, `Testing/`): the default "
+    Setting("BRAINTUMOR_DATA", parse_path, "the dataset (`Training/`, `Testing/`): the default "
             "`--data` of the offline commands, and the tests' real scans"),
 )
 
