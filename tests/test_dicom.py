@@ -94,7 +94,7 @@ def test_mr_small_uses_its_own_window():
         "modality": "MR", "rows": 64, "columns": 64, "bits_stored": 16,
         "photometric_interpretation": "MONOCHROME2", "number_of_frames": 1, "frame": 0,
         "window": {"center": 600.0, "width": 1600.0, "source": "file"},
-        "transfer_syntax": "Explicit VR Little Endian",
+        "transfer_syntax": "Explicit VR Little Endian", "body_part": None,
     }
     assert info.warning is None and info.is_mr
 

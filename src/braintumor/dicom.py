@@ -88,7 +88,8 @@ def _tags_to_read() -> tuple[int, ...]:
     per-frame rescale and window. Specific Character Set is always read by pydicom.
     """
     group_0028 = [tag for tag in DicomDictionary if tag >> 16 == 0x0028]
-    keywords = ("Modality", "SOPClassUID", "SharedFunctionalGroupsSequence",
+    keywords = ("Modality", "BodyPartExamined", "SOPClassUID",
+                "SharedFunctionalGroupsSequence",
                 "PerFrameFunctionalGroupsSequence", "ExtendedOffsetTable",
                 "ExtendedOffsetTableLengths", *_PIXEL_KEYWORDS)
     named = [tag_for_keyword(k) for k in keywords]
@@ -347,7 +348,8 @@ def _decode(data: bytes, max_pixels: int,
 
     bits_stored = ds.get("BitsStored")
     info = DicomInfo(
-        modality=modality, rows=rows, columns=columns,
+        modality=modality, body_part=_code_string(ds.get("BodyPartExamined")),
+        rows=rows, columns=columns,
         bits_stored=int(bits_stored) if bits_stored is not None else None,
         photometric_interpretation=photometric, number_of_frames=frames, frame=frame,
         window=window, transfer_syntax=syntax,

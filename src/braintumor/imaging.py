@@ -53,6 +53,8 @@ class DicomInfo:
     frame: int
     window: Window | None
     transfer_syntax: str
+    #: Body Part Examined as the file states it ("HEAD", "ABDOMEN"...), else None.
+    body_part: str | None = None
 
     @property
     def is_mr(self) -> bool:
@@ -78,6 +80,7 @@ class DicomInfo:
             "frame": self.frame,
             "window": self.window.to_json() if self.window else None,
             "transfer_syntax": self.transfer_syntax,
+            "body_part": self.body_part,
         }
         if self.warning:
             body["warning"] = self.warning

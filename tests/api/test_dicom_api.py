@@ -32,7 +32,7 @@ def client(tiny_settings, tiny_model):
 
 
 DICOM_KEYS = {"modality", "rows", "columns", "bits_stored", "photometric_interpretation",
-              "number_of_frames", "frame", "window", "transfer_syntax"}
+              "number_of_frames", "frame", "window", "transfer_syntax", "body_part"}
 
 
 def post(client, data: bytes, filename: str = "scan.dcm", **fields):

@@ -65,6 +65,16 @@ def test_reject_is_the_default_and_answers_not_brain_mri(ood_model, make, says):
     assert set(body) == {"success", "error", "timestamp"}  # no diagnosis, no ood block
 
 
+def test_an_abdominal_mr_dicom_is_refused(ood_model):
+    """pydicom's examples_overlay.dcm: an MR of the abdomen (a real scan, 12-bit), which
+    passes every pixel check; its Body Part Examined says what it is."""
+    from dicom_helpers import example_file
+
+    body = assert_error(post(client_for(ood_model, None), example_file("examples_overlay.dcm"),
+                             "scan.dcm"), "NOT_BRAIN_MRI", 422)
+    assert "shows the abdomen, not the head" in body["error"]["message"]
+
+
 def test_a_scan_is_classified_with_its_ood_block(ood_model):
     response = post(client_for(ood_model, "reject"), encode(scan_like(seed=77)))
     assert response.status_code == 200

@@ -74,9 +74,10 @@ def test_aspect_ratio_limit():
     assert list(found) == ["aspect"] and "4.0 times longer" in found["aspect"]
 
 
-def fake(modality):
+def fake(modality, body_part=None):
     image = scan_like((96, 96))
-    dicom = None if modality is None else SimpleNamespace(modality=modality)
+    dicom = (None if modality is None
+             else SimpleNamespace(modality=modality, body_part=body_part))
     return SimpleNamespace(grey=image, rgb=image.convert("RGB"), size=image.size, dicom=dicom)
 
 
@@ -89,6 +90,17 @@ def test_dicom_modality_other_than_mr_is_refused():
     assert checks.dicom_modality(no_attribute) is None
 
 
+@pytest.mark.parametrize("part", ["ABDOMEN", "KNEE", "LSPINE", "HEART", "PELVIS"])
+def test_a_dicom_of_another_body_part_is_refused(part):
+    assert checks.measure(fake("MR", part)).failures() == {
+        "body_part": f"the DICOM file says it shows the {part.lower()}, not the head"}
+
+
+@pytest.mark.parametrize("part", ["HEAD", "BRAIN", "Skull", "HEADNECK", "CEREBRUM", None, ""])
+def test_a_dicom_of_the_head_or_of_no_stated_part_passes(part):
+    assert checks.measure(fake("MR", part)).failures() == {}
+
+
 def test_autocorrelation_of_flat_and_smooth_pictures():
     assert checks.autocorrelation(np.full((16, 16), 7)) == 1.0
     ramp = np.tile(np.arange(64, dtype=np.float32), (64, 1))
@@ -97,4 +109,5 @@ def test_autocorrelation_of_flat_and_smooth_pictures():
 
 def test_measures_are_json_ready():
     values = checks.measure(decoded(scan_like())).to_json()
-    assert set(values) == {"std", "chroma", "autocorrelation", "aspect_ratio", "modality"}
+    assert set(values) == {"std", "chroma", "autocorrelation", "aspect_ratio", "modality",
+                           "body_part"}

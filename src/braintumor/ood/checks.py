@@ -26,6 +26,10 @@ check, which catches most of what these let through.
 * modality: a DICOM file says what it is (``decoded.dicom.modality``); a modality other
   than MR is refused. An image that is not DICOM, or a file that states none, is not
   checked.
+* body part: a DICOM file may say what was scanned (Body Part Examined); an MR of the
+  abdomen, a knee or the spine is an MR and passes every other input check, so a stated
+  body part that is not the head or brain is refused. Files that state none are left to
+  the distances.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class InputMeasures:
     autocorrelation: float
     aspect_ratio: float
     modality: str | None
+    body_part: str | None = None
 
     def failures(self) -> dict[str, str]:
         """{check name: sentence} for each check that fails, in the order above."""
@@ -81,6 +86,9 @@ class InputMeasures:
                                "wide; an MRI slice is roughly square")
         if self.modality and self.modality.upper() != "MR":
             found["modality"] = f"the DICOM file is a {self.modality} image, not MR"
+        if self.body_part and not is_head(self.body_part):
+            found["body_part"] = (f"the DICOM file says it shows the {self.body_part.lower()}"
+                                  ", not the head")
         return found
 
     def reasons(self) -> list[str]:
@@ -90,7 +98,8 @@ class InputMeasures:
     def to_json(self) -> dict[str, object]:
         return {"std": round(self.std, 3), "chroma": round(self.chroma, 3),
                 "autocorrelation": round(self.autocorrelation, 4),
-                "aspect_ratio": round(self.aspect_ratio, 3), "modality": self.modality}
+                "aspect_ratio": round(self.aspect_ratio, 3), "modality": self.modality,
+                "body_part": self.body_part}
 
 
 def chroma(rgb: Image.Image) -> float:
@@ -120,6 +129,23 @@ def autocorrelation(pixels: np.ndarray) -> float:
     horizontal = float((centred[:, 1:] * centred[:, :-1]).mean()) / variance
     vertical = float((centred[1:, :] * centred[:-1, :]).mean()) / variance
     return min(horizontal, vertical)
+
+
+#: Words of DICOM Body Part Examined values that name the head or the brain
+#: (HEAD, BRAIN, SKULL, HEADNECK, CEREBRUM, ... and their local spellings).
+HEAD_PARTS = ("HEAD", "BRAIN", "SKULL", "CEREB", "CRANI", "NEURO", "PITUIT", "SELLA")
+
+
+def is_head(body_part: str) -> bool:
+    """Does a Body Part Examined value name the head or the brain?"""
+    value = body_part.upper()
+    return any(word in value for word in HEAD_PARTS)
+
+
+def dicom_body_part(decoded: object) -> str | None:
+    """The DICOM Body Part Examined of a decoded DICOM file, else None."""
+    part = getattr(getattr(decoded, "dicom", None), "body_part", None)
+    return str(part).strip() or None if part else None
 
 
 def dicom_modality(decoded: object) -> str | None:
@@ -155,6 +181,7 @@ def measure(decoded: object) -> InputMeasures:
         autocorrelation=structure(grey),
         aspect_ratio=max(width, height) / max(min(width, height), 1),
         modality=dicom_modality(decoded),
+        body_part=dicom_body_part(decoded),
     )
 
 
