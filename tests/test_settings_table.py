@@ -40,7 +40,8 @@ def test_each_setting_is_read_from_its_variable(name):
     samples = {"IMAGE_SIZE": "160", "CLASS_NAMES": "a,b", "CORS_ORIGINS": "*",
                "FLASK_ENV": "production", "FLASK_DEBUG": "true", "SPARK_ENABLED": "yes",
                "LOG_LEVEL": "debug", "INPUT_SCALING": "caffe", "OOD_POLICY": "warn",
-               "OOD_THRESHOLD": "2.5"}
+               "OOD_THRESHOLD": "2.5", "LOG_FORMAT": "json", "METRICS_ENABLED": "false",
+               "RATE_LIMIT": "5/minute"}
     default = getattr(Settings(), name)
     raw = samples.get(name)
     if raw is None:

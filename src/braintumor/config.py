@@ -27,6 +27,7 @@ from braintumor.config_parsers import (
     parse_size,
     parse_text,
 )
+from braintumor.errors import ConfigError
 from braintumor.ood.detector import POLICIES
 
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
@@ -88,6 +89,24 @@ class Settings:
     MAX_SERIES_BYTES: int = 512 * 1024 * 1024
     #: The Brain Tumor MRI dataset (Training/, Testing/): the CLI's default --data.
     BRAINTUMOR_DATA: Path = DEFAULT_DATA
+    #: Log lines as JSON objects ("json"), as text ("text"), or "auto": JSON under gunicorn.
+    LOG_FORMAT: str = "auto"
+    #: GET /metrics (Prometheus); METRICS_REQUIRE_KEY puts it behind API_KEYS_FILE's keys.
+    METRICS_ENABLED: bool = True
+    METRICS_REQUIRE_KEY: bool = False
+    #: Named, hashed API keys; None leaves the classify endpoints open.
+    API_KEYS_FILE: Path | None = None
+    #: flask-limiter limit per key (else per client address) on the classify endpoints.
+    RATE_LIMIT: str = ""
+    RATE_LIMIT_STORAGE: str = "memory://"
+    #: Classify requests allowed to wait for the model per worker; more get 503 at once.
+    MAX_PENDING: int = 8
+    #: One JSON line per classification is appended here; None: no audit trail.
+    AUDIT_LOG: Path | None = None
+    #: SIGTERM: /readyz answers 503 for DRAIN_SECONDS, then in-flight requests get up to
+    #: GRACEFUL_TIMEOUT seconds (drain included) before the workers are stopped.
+    GRACEFUL_TIMEOUT: int = 20
+    DRAIN_SECONDS: int = 0
     #: Image-size setting came from the environment (so it must match the model).
     IMAGE_SIZE_EXPLICIT: bool = False
 
@@ -122,6 +141,10 @@ class Settings:
     @property
     def data(self) -> DataSettings:
         return self._group(DataSettings)
+
+    @property
+    def operations(self) -> OperationsSettings:
+        return self._group(OperationsSettings)
 
 
 # --- the settings by concern: each part of the service is handed the group it uses -------
@@ -189,9 +212,40 @@ class DataSettings:
     BRAINTUMOR_DATA: Path
 
 
+@dataclass(frozen=True)
+class OperationsSettings:
+    """Running as a service: logs, metrics, keys, limits, audit, shutdown (api.operations)."""
+
+    LOG_FORMAT: str
+    METRICS_ENABLED: bool
+    METRICS_REQUIRE_KEY: bool
+    API_KEYS_FILE: Path | None
+    RATE_LIMIT: str
+    RATE_LIMIT_STORAGE: str
+    MAX_PENDING: int
+    AUDIT_LOG: Path | None
+    GRACEFUL_TIMEOUT: int
+    DRAIN_SECONDS: int
+
+
 GROUPS: dict[str, type] = {"serving": ServingSettings, "model": ModelSettings,
-                           "ood": OodSettings, "spark": SparkSettings, "data": DataSettings}
-_G = TypeVar("_G", ServingSettings, ModelSettings, OodSettings, SparkSettings, DataSettings)
+                           "ood": OodSettings, "spark": SparkSettings, "data": DataSettings,
+                           "operations": OperationsSettings}
+_G = TypeVar("_G", ServingSettings, ModelSettings, OodSettings, SparkSettings, DataSettings,
+             OperationsSettings)
+
+
+def _rate_limit(name: str, raw: str) -> str:
+    """A flask-limiter limit string (``60/minute``, ``10 per second;100/hour``), checked
+    at start-up so a typo is one line there, not an exception on the first request."""
+    from limits import parse_many
+
+    text = raw.strip()
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ConfigError(name, f"expected a limit like 60/minute, got {raw!r}") from None
+    return text
 
 
 @dataclass(frozen=True)
@@ -262,6 +316,27 @@ SETTINGS: tuple[Setting, ...] = (
             "zip's expanded members, a NIfTI's data", blank=False),
     Setting("BRAINTUMOR_DATA", parse_path, "the dataset (`Training/`, `Testing/`): the default "
             "`--data` of the offline commands, and the tests' real scans"),
+    Setting("LOG_FORMAT", one_of(("auto", "json", "text")), "`json`: one JSON object per "
+            "line (a line per request, with its id); `text`; `auto`: JSON under gunicorn, text "
+            "for the CLI and the debug server ([Operations](#operations))"),
+    Setting("METRICS_ENABLED", parse_bool, "`GET /metrics` in Prometheus' text format",
+            blank=False),
+    Setting("METRICS_REQUIRE_KEY", parse_bool, "`true`: `/metrics` needs an API key too "
+            "(when `API_KEYS_FILE` is set)", blank=False),
+    Setting("API_KEYS_FILE", parse_path, "named, hashed API keys (`braintumor keys add`); when "
+            "set, the classify endpoints need `Authorization: Bearer KEY`", shown="(none)"),
+    Setting("RATE_LIMIT", _rate_limit, "requests per key (else per client address) on the "
+            "classify endpoints, e.g. `60/minute`; 429 `RATE_LIMITED` beyond", shown="(off)"),
+    Setting("RATE_LIMIT_STORAGE", parse_text, "flask-limiter storage: `memory://` counts per "
+            "worker process; `redis://host:6379` counts across workers and machines"),
+    Setting("MAX_PENDING", int_between(0, 10_000), "classify requests that may wait for the model "
+            "per worker; more get 503 `SERVER_BUSY` at once (`0`: no limit)", blank=False),
+    Setting("AUDIT_LOG", parse_path, "file that gets one JSON line per classification "
+            "(`braintumor audit verify` checks it)", shown="(none)"),
+    Setting("GRACEFUL_TIMEOUT", int_between(1, 3600), "seconds from SIGTERM to exit: requests in "
+            "flight finish within it", blank=False),
+    Setting("DRAIN_SECONDS", int_between(0, 3600), "after SIGTERM, `/readyz` answers 503 this long "
+            "while requests are still taken, before the server stops listening", blank=False),
 )
 
 

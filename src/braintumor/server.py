@@ -9,12 +9,19 @@ TensorFlow runtime initialised before a fork is not safe to use in the child.
 from __future__ import annotations
 
 import logging
-import sys
+import os
+import shutil
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.errors import AppImportError
 
-from braintumor.api import create_app
+from braintumor.api import create_app, lifecycle
+from braintumor.api.observability import (
+    MULTIPROC_ENV,
+    configure_logging,
+    json_logs_wanted,
+    worker_exited,
+)
 from braintumor.config import Settings, load_settings
 from braintumor.errors import BrainTumorError, ModelLoadError
 
@@ -38,7 +45,9 @@ def _gunicorn_application(settings: Settings) -> BaseApplication:
                 "worker_class": "gthread",
                 "preload_app": False,
                 "timeout": 120,
-                "graceful_timeout": 20,
+                # SIGTERM: DRAIN_SECONDS of 503 on /readyz, then the rest for requests
+                "graceful_timeout": max(1, settings.GRACEFUL_TIMEOUT - settings.DRAIN_SECONDS),
+                "child_exit": lambda server, worker: worker_exited(worker.pid),
                 "loglevel": settings.LOG_LEVEL.lower(),
                 "accesslog": "-" if settings.LOG_LEVEL == "DEBUG" else None,
                 # bound the damage of a slow or hostile client on the request line
@@ -47,6 +56,8 @@ def _gunicorn_application(settings: Settings) -> BaseApplication:
                 # one machine (tests beside `make run`) would fight over it
                 "control_socket_disable": True,
             }
+            if json_logs_wanted(settings, under_gunicorn=True):
+                options["logger_class"] = lifecycle.json_logger_class()
             for key, value in options.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)
@@ -57,6 +68,9 @@ def _gunicorn_application(settings: Settings) -> BaseApplication:
             except BrainTumorError as exc:
                 # gunicorn prints an AppImportError as one line and halts the arbiter
                 raise AppImportError(f"error: {exc.message}") from None
+
+        def run(self) -> None:
+            lifecycle.draining_arbiter(settings.DRAIN_SECONDS)(self).run()
 
     return Application()
 
@@ -72,8 +86,8 @@ def serve(settings: Settings | None = None, port: int | None = None,
     if host is not None:
         overrides["FLASK_HOST"] = host
     settings = settings.with_overrides(**overrides)
-    logging.basicConfig(level=settings.LOG_LEVEL, stream=sys.stderr, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.LOG_LEVEL,
+                      json_logs_wanted(settings, under_gunicorn=not settings.FLASK_DEBUG))
     _check_before_fork(settings)
     log.info("serving %s on http://%s:%d (%s)", settings.MODEL_PATH.name, settings.FLASK_HOST,
              settings.FLASK_PORT, "Flask debug server" if settings.FLASK_DEBUG else "gunicorn")
@@ -81,5 +95,12 @@ def serve(settings: Settings | None = None, port: int | None = None,
         create_app(settings).run(host=settings.FLASK_HOST, port=settings.FLASK_PORT,
                                  debug=True, use_reloader=False, threaded=True)
         return 0
-    _gunicorn_application(settings).run()
+    # before the fork: the workers share the metrics folder and the draining flag
+    metrics_dir, ours = lifecycle.prepare_metrics_dir(os.environ.get(MULTIPROC_ENV))
+    lifecycle.share()
+    try:
+        _gunicorn_application(settings).run()
+    finally:
+        if ours:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

@@ -11,6 +11,7 @@ from flask_cors import CORS
 
 from braintumor.api.errors import register_error_handlers
 from braintumor.api.frontend import bp as frontend_bp
+from braintumor.api.operations import EXPOSED_HEADERS, init_operations
 from braintumor.api.routes import bp
 from braintumor.api.series import bp as series_bp
 from braintumor.api.service import Service
@@ -56,10 +57,13 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.extensions["braintumor"] = Service(
         settings=settings, classifier=Classifier(model, settings), started_at=started,
     )
-    CORS(app, resources={r"/*": {"origins": list(settings.CORS_ORIGINS)}})
+    CORS(app, resources={r"/*": {"origins": list(settings.CORS_ORIGINS)}},
+         expose_headers=list(EXPOSED_HEADERS))
     app.register_blueprint(bp)
     app.register_blueprint(series_bp)  # POST /api/classify-series
     app.register_blueprint(frontend_bp)  # the web page's /assets/ (frontend/dist)
     register_error_handlers(app)
+    # request ids, logs, probes, metrics, keys, limits, audit, OpenAPI: operations.py
+    init_operations(app, settings, model)
     start_spark(app, settings)  # SPARK_ENABLED: in the background, never blocking
     return app

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from braintumor import __version__
 from braintumor.api import frontend
+from braintumor.api.observability import note_answer, note_uploads
 from braintumor.api.service import service
 from braintumor.api.spark_status import spark_status
 from braintumor.classify import utc_timestamp
@@ -112,9 +113,11 @@ def classify():
     data = upload.stream.read(limit + 1)
     if len(data) > limit:
         raise FileTooLargeError(f"File exceeds {limit // (1024 * 1024)}MB limit")
+    note_uploads(data)  # for the audit trail's hash
     frame = parse_frame(request.form.get("frame"))  # a multi-frame DICOM's frame, 0-based
     result = svc.classifier.classify_upload(data, upload.filename, frame=frame)
     body = result.to_json()
+    note_answer(body)  # the request's log line, metrics and audit line
     log.info("classified %s %.2f%% in %.1f ms", body["prediction"]["class"],
              body["prediction"]["confidence"], body["processing_time_ms"])
     return jsonify(body)

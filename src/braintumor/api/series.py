@@ -13,6 +13,7 @@ import time
 
 from flask import Blueprint, jsonify, request
 
+from braintumor.api.observability import note_answer, note_uploads
 from braintumor.api.service import service
 from braintumor.errors import EmptyFilenameError, FileTooLargeError, NoFileError
 from braintumor.series import classify_series, series_from_parts
@@ -43,10 +44,12 @@ def classify_series_view():
     if any(not upload.filename for upload in uploads):
         raise EmptyFilenameError("Empty filename")
     parts = [(upload.filename or "", upload.stream.read()) for upload in uploads]
+    note_uploads(*(data for _, data in parts))  # for the audit trail's hashes
     volume = series_from_parts(parts, settings)
     del parts, uploads
     result = classify_series(service().classifier, volume, started)
     body = result.to_json()
+    note_answer(body)  # the request's log line, metrics and audit line
     summary = body["summary"]
     log.info("classified a series of %d slices: %s, %d answered, %d refused, in %.1f ms",
              len(body["slices"]), summary["class"], summary["slices_answered"],
