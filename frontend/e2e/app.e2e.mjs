@@ -291,6 +291,57 @@ test('a DICOM file is classified like its JPEG, with what was decoded', async ()
   await page.screenshot({ path: join(SHOTS, 'desktop-dicom.png'), fullPage: true });
 });
 
+/**
+ * Six slices as one zipped 12-bit MR series (Testing scans, or drawn slices without the
+ * dataset), written by the test suite's series helper in the project's virtualenv.
+ */
+function seriesZip() {
+  const python = join(REPO, '.venv', 'bin', 'python');
+  const script = [
+    'import sys',
+    `sys.path.insert(0, ${JSON.stringify(join(REPO, 'tests'))})`,
+    'from pathlib import Path',
+    'from PIL import Image',
+    'from series_helpers import series_files, synthetic_pictures, zip_of',
+    `root = Path(${JSON.stringify(join(DATA, 'Testing'))})`,
+    'folders = ["glioma", "notumor", "meningioma", "notumor", "pituitary", "notumor"]',
+    'if root.is_dir():',
+    '    pictures = [Image.open(sorted((root / f).glob("*.jpg"))[30 + i]).convert("L").resize((256, 256)) for i, f in enumerate(folders)]',
+    'else:',
+    '    pictures = synthetic_pictures(6, size=(256, 256))',
+    'files = series_files(pictures, spacing=5.0)',
+    'sys.stdout.buffer.write(zip_of({f"series/IM{i:04d}": d for i, d in enumerate(files)}))',
+  ].join('\n');
+  return { name: 'series.zip', mimeType: 'application/zip', buffer: execFileSync(python, ['-c', script]) };
+}
+
+test('a zipped series: every slice in the strip, the series answer, the key slice', async () => {
+  const zip = seriesZip();
+  const form = new FormData();
+  form.append('file', new Blob([zip.buffer]), zip.name);
+  const direct = await (await fetch(`${server.url}/api/classify-series`, { method: 'POST', body: form })).json();
+  assert.equal(direct.success, true, JSON.stringify(direct.error));
+  await page.getByLabel('Choose series files').setInputFiles(zip);
+  const heading = page.locator('.series__class');
+  await heading.waitFor({ timeout: 120_000 });
+  assert.ok((await heading.textContent()).includes(`Series: ${direct.summary.class}`));
+  const strip = page.locator('.series__strip button');
+  assert.equal(await strip.count(), 6);
+  const keyIndex = direct.key_slice.index;
+  assert.ok((await strip.nth(keyIndex).getAttribute('class')).includes('slice--key'));
+  for (const [i, slice] of direct.slices.entries()) {
+    const label = await strip.nth(i).getAttribute('aria-label');
+    assert.ok(label.includes(slice.refused ? 'refused' : slice.class), `${label} vs ${slice.class}`);
+  }
+  const overlay = page.locator('img.series__img--overlay');
+  await overlay.waitFor();
+  const size = await overlay.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+  assert.ok(size[0] >= 224, `key slice overlay ${size}`);
+  console.log(`# series: ${direct.summary.class}, key slice ${keyIndex}`);
+  await heading.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(SHOTS, 'desktop-series.png'), fullPage: true });
+});
+
 test('phone width (375 px): everything fits and works', async () => {
   const phone = await browser.newContext({ viewport: { width: 375, height: 812 }, deviceScaleFactor: 2 });
   const small = await phone.newPage();

@@ -5,6 +5,7 @@ import { History } from './components/History';
 import { Progress } from './components/Progress';
 import { ResultCard } from './components/ResultCard';
 import { UploadZone } from './components/UploadZone';
+import { SeriesPanel } from './series/SeriesPanel';
 import { useClassifier } from './useClassifier';
 import { pastedFile, useFileDrop } from './useFileDrop';
 import { useService } from './useService';
@@ -125,6 +126,10 @@ export function App() {
               onClear={clear}
             />
           ) : null}
+        </div>
+
+        <div className="layout__series">
+          <SeriesPanel />
         </div>
       </main>
 

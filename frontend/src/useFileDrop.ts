@@ -34,7 +34,8 @@ export function useFileDrop(onFile: (file: File) => void): boolean {
       const file = event.dataTransfer?.files?.[0];
       depth.current = 0;
       setDragging(false);
-      if (!file) return;
+      // a drop a part of the page took for itself (the series panel) is not an image
+      if (!file || event.defaultPrevented) return;
       event.preventDefault();
       handler.current(file);
     }
