@@ -73,7 +73,7 @@ def spark_runs(inputs: str | list[str], settings, runs: int) -> tuple[float, lis
     from braintumor.spark.session import build_session
 
     started = time.perf_counter()
-    spark = build_session(settings, extra_conf={"spark.ui.enabled": "false"})
+    spark = build_session(settings.spark, extra_conf={"spark.ui.enabled": "false"})
     startup = time.perf_counter() - started
     seconds, rows = [], 0
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as tmp:

@@ -28,7 +28,7 @@ def spark_settings(tiny_model_path):
 def spark(spark_settings):
     from braintumor.spark.session import build_session
 
-    session = build_session(spark_settings, extra_conf={
+    session = build_session(spark_settings.spark, extra_conf={
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})
     yield session
     session.stop()

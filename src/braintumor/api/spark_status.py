@@ -56,7 +56,7 @@ class SparkStatus:
 
     def _run(self) -> None:
         try:
-            session = build_session(self.settings)
+            session = build_session(self.settings.spark)
             version = session.version
         except Exception as exc:  # any failure is reported, none raised
             reason = (f"cannot start Spark on SPARK_MASTER={self.settings.SPARK_MASTER!r}: "

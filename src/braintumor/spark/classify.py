@@ -204,7 +204,7 @@ def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str =
 
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
-    spark = spark or build_session(settings, progress=True)
+    spark = spark or build_session(settings.spark, progress=True)
     frame = classify_images(spark, input_uri, settings, model_path, heatmap_dir, partitions)
     writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
     if fmt == "csv":

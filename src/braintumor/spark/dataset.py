@@ -60,7 +60,7 @@ def load_parquet(uri: str, class_names: list[str], size: tuple[int, int],
     from pyspark.sql import functions as F
 
     own = spark is None and _SparkSession.getActiveSession() is None
-    spark = spark or build_session(settings or load_settings())
+    spark = spark or build_session((settings or load_settings()).spark)
     try:
         frame = spark.read.parquet(uri).where(F.col("error").isNull() & (F.col("label_id") >= 0))
         sizes = frame.select("height", "width").distinct().collect()

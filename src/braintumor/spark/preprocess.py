@@ -99,7 +99,7 @@ def run_preprocess(settings: Settings, input_uri: str, output_uri: str, size: in
     """
     from pyspark.sql import functions as F  # Spark: only when a job runs
 
-    spark = spark or build_session(settings, progress=True)
+    spark = spark or build_session(settings.spark, progress=True)
     frame = preprocess_images(spark, input_uri, (size, size), settings.class_list,
                               settings.MAX_IMAGE_PIXELS, partitions, framing)
     frame.write.mode("overwrite" if overwrite else "errorifexists").parquet(output_uri)

@@ -1,4 +1,5 @@
-"""One place that turns :class:`~braintumor.config.Settings` into a SparkSession.
+"""One place that turns the Spark settings (:class:`~braintumor.config.SparkSettings`) into a
+SparkSession.
 
 Why the settings here: image rows are large (a few hundred KB each with their content),
 so Arrow batches are kept to ``ARROW_BATCH_ROWS`` rows instead of Spark's 10,000, which
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from braintumor.config import Settings
+from braintumor.config import SparkSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -59,8 +60,9 @@ def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def session_conf(settings: Settings, progress: bool = False) -> dict[str, str]:
-    """The Spark configuration built from the settings (also what ``spark-submit`` sees)."""
+def session_conf(settings: SparkSettings, progress: bool = False) -> dict[str, str]:
+    """The Spark configuration built from the Spark settings (also what ``spark-submit``
+    sees)."""
     conf = {
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -76,9 +78,9 @@ def session_conf(settings: Settings, progress: bool = False) -> dict[str, str]:
     return conf
 
 
-def build_session(settings: Settings, progress: bool = False, quiet: bool = True,
+def build_session(settings: SparkSettings, progress: bool = False, quiet: bool = True,
                   extra_conf: dict[str, str] | None = None) -> SparkSession:
-    """Start (or join) this process's SparkSession as the settings describe.
+    """Start (or join) this process's SparkSession as the Spark settings describe.
 
     ``progress`` turns on Spark's console progress bar (the CLI jobs want it, the server
     and tests do not). ``extra_conf`` wins over everything else. Only one SparkContext
