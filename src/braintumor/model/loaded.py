@@ -9,7 +9,10 @@ runs concurrent calls of a concrete function safely.
 probabilities and the feature map, and the gradient of the predicted class's logit only
 has to cross the pooling and the dense head, so explaining costs about one forward pass.
 The class is selected with a one-hot mask rather than by indexing with the argmax, which
-would make XLA recompile for every new image.
+would make XLA recompile for every new image; the map itself is
+:func:`braintumor.model.gradcam.grad_cam`. The model file's extra entries are read through
+:mod:`braintumor.model.archive`; its OOD statistics are not the loader's business (the
+OOD package reads them, :mod:`braintumor.ood.stats`).
 
 Both functions also return the penultimate features (the input of the final softmax
 layer, which the rewired graph exposes anyway to compute the logits), so the
