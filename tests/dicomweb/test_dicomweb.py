@@ -84,6 +84,7 @@ def test_classify_and_store_an_sr_and_a_secondary_capture(orthanc, tiny, capsys,
     assert answer["series"]["slice_count"] == 6 and answer["series"]["ordered_by"] == "position"
     for value in PATIENT_VALUES.values():
         assert value not in out + err + caplog.text
+    assert study not in caplog.text  # nor the identifiers of the patient's images
 
     # the same answer as POST /api/classify-series with the same files
     from braintumor.api import create_app

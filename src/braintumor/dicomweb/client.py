@@ -8,6 +8,7 @@ never quote what the server sent back, which may carry patient data.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -41,6 +42,11 @@ def connect(url: str, token: str | None = None, user: str | None = None,
     import requests
     from dicomweb_client.api import DICOMwebClient
 
+    # dicomweb-client (INFO, DEBUG) and urllib3 (DEBUG) log every request's URL, which holds
+    # the study and series UIDs: keep identifiers of a patient's images out of our logs
+    for name in ("dicomweb_client", "urllib3"):
+        quiet = logging.getLogger(name)
+        quiet.setLevel(max(quiet.getEffectiveLevel(), logging.WARNING))
     if not url.startswith(("http://", "https://")):
         raise DicomWebError(f"the DICOMweb URL must start with http:// or https://, got {url!r}")
     session = requests.Session()
