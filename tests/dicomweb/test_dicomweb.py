@@ -152,6 +152,19 @@ def test_classify_and_store_an_sr_and_a_secondary_capture(orthanc, tiny, capsys,
         answer["key_slice"]["visualization"]["heatmap_overlay"]))).convert("RGB"))
     assert np.array_equal(capture.pixel_array, overlay)
 
+    # Orthanc indexed both and renders the Secondary Capture (its own preview)
+    import requests
+
+    for ref, kind in ((sr_ref, "structured report"), (sc_ref, "secondary capture")):
+        found = requests.post(f"{orthanc.base}/tools/lookup", data=ref["sop_instance_uid"],
+                              auth=orthanc.auth, timeout=10).json()
+        assert [item["Type"] for item in found] == ["Instance"], kind
+        if kind == "secondary capture":
+            preview = requests.get(f"{orthanc.base}/instances/{found[0]['ID']}/preview",
+                                   auth=orthanc.auth, timeout=30)
+            assert preview.ok and preview.headers["Content-Type"] == "image/png"
+            assert Image.open(io.BytesIO(preview.content)).size == overlay.shape[1::-1]
+
 
 def test_one_series_of_a_study_and_a_study_without_mr(orthanc, tiny, capsys):  # noqa: F811
     study = generate_uid()
@@ -247,3 +260,15 @@ def test_real_scans_with_the_default_model(orthanc, capsys, monkeypatch):  # noq
     assert answer["stored"]["secondary_capture"] is not None
     for value in PATIENT_VALUES.values():
         assert value not in out + err
+
+
+def test_a_series_over_the_slice_limit_is_not_retrieved(orthanc, tiny, capsys,  # noqa: F811
+                                                        monkeypatch):
+    monkeypatch.setenv("MAX_SERIES_SLICES", "2")
+    study = generate_uid()
+    stow(orthanc, series_files(synthetic_pictures(3, seed=120), study_uid=study))
+    code, out, _ = run(capsys, "dicomweb", "classify", *auth(orthanc), "--study", study)
+    assert code == 2
+    entry = json.loads(out)["series"][0]
+    assert entry["success"] is False and entry["error"]["code"] == "FILE_TOO_LARGE"
+    assert "3 instances; the limit is 2" in entry["error"]["message"]
