@@ -272,3 +272,29 @@ def test_a_series_over_the_slice_limit_is_not_retrieved(orthanc, tiny, capsys,  
     entry = json.loads(out)["series"][0]
     assert entry["success"] is False and entry["error"]["code"] == "FILE_TOO_LARGE"
     assert "3 instances; the limit is 2" in entry["error"]["message"]
+
+
+def test_unattended_watch_survives_a_server_that_is_down(tiny_settings, tiny_model, tmp_path,
+                                                         monkeypatch, caplog):
+    """The loop logs the failure and polls again (the pause is cut short to end the test)."""
+    from orthanc_server import _free_port
+
+    from braintumor.classify import Classifier
+    from braintumor.dicomweb import commands
+    from braintumor.dicomweb.client import connect
+
+    url = f"http://127.0.0.1:{_free_port()}/dicom-web"
+    pauses = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "_pause", pause)
+    with pytest.raises(KeyboardInterrupt):
+        commands.watch(connect(url), url, Classifier(tiny_model, tiny_settings),
+                       tmp_path / "state.json", store=False, interval=7, once=False)
+    assert pauses == [7, 7]
+    failures = [r.getMessage() for r in caplog.records if r.name == commands.log.name]
+    assert len(failures) == 2 and "cannot reach the DICOMweb server" in failures[0]

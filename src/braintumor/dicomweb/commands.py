@@ -158,6 +158,10 @@ def _guarded(run: Callable[[], dict], uid: str) -> dict[str, Any]:
 
 # ---- watch: poll for new MR series, classify each once -----------------------------------
 
+#: The wait between polls (a name of its own, so a test can end the loop).
+_pause = time.sleep
+
+
 def _load_state(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"done": {}, "seen": {}}
@@ -220,10 +224,20 @@ def poll_once(client, url: str, classifier: Classifier, state_path: Path, store:
 def watch(client, url: str, classifier: Classifier, state_path: Path, store: bool,
           interval: float, once: bool, settle: bool = True,
           emit: Callable[[dict], None] | None = None) -> int:
-    """Poll every ``interval`` seconds (or once); returns the series classified."""
+    """Poll every ``interval`` seconds (or once); returns the series classified.
+
+    Unattended, a server that is down or refuses for a while must not end the watch: the
+    failure is logged (one line, our own words) and the next poll tries again. With
+    ``once`` it is raised, as ``classify`` does.
+    """
     total = 0
     while True:
-        total += poll_once(client, url, classifier, state_path, store, settle, emit)
+        try:
+            total += poll_once(client, url, classifier, state_path, store, settle, emit)
+        except DicomWebError as exc:
+            if once:
+                raise
+            log.warning("watch: %s; polling again in %.0f s", exc.message, interval)
         if once:
             return total
-        time.sleep(interval)
+        _pause(interval)
