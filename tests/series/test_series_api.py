@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import encode
+from dicom_helpers import PATIENT_VALUES, make_dicom
 from series_helpers import (
     CORONAL,
     TIMESTAMP,
@@ -23,9 +26,6 @@ from series_helpers import (
     synthetic_pictures,
     zip_of,
 )
-
-from conftest import encode
-from dicom_helpers import PATIENT_VALUES, make_dicom
 
 URL = "/api/classify-series"
 
@@ -219,6 +219,9 @@ def test_pictures_belong_to_the_single_image_endpoint(client):
     body = assert_error(post(client, [(encode(Image.new("L", (8, 8))), "a.png")]),
                         "INVALID_FILE_TYPE", 415)
     assert "/api/classify" in body["error"]["message"]
+    # by content, not by name: DICOM slices named .png are a series
+    files = series_files(synthetic_pictures(2, seed=5))
+    assert ok(post(client, [(f, "odd.png") for f in files]))["series"]["slice_count"] == 2
 
 
 def test_nothing_dicom(client):

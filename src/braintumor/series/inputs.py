@@ -12,6 +12,7 @@ from pathlib import Path
 
 from braintumor.config import Settings
 from braintumor.decoding import file_extension
+from braintumor.dicom import is_dicom
 from braintumor.errors import FileTooLargeError, InvalidFileTypeError, InvalidSeriesError
 from braintumor.series.archive import MEMBERS_PER_SLICE, is_zip, zip_members
 from braintumor.series.dicom_files import series_from_dicom_files
@@ -48,7 +49,8 @@ def series_from_parts(parts: list[tuple[str, bytes]], settings: Settings) -> Ser
                                            ignored=skipped)
         return series_from_nifti(data, max_slices=max_slices, max_bytes=max_bytes,
                                  max_pixels=settings.MAX_IMAGE_PIXELS)
-    if parts and all(file_extension(name) in _PICTURE_EXTENSIONS for name, _ in parts):
+    if parts and all(file_extension(name) in _PICTURE_EXTENSIONS and not is_dicom(data)
+                     for name, data in parts):  # content decides: a DICOM named .png is read
         raise InvalidFileTypeError(
             "File type not allowed for a series: send DICOM files, one .zip of them, or "
             "one NIfTI volume (.nii, .nii.gz); single pictures go to /api/classify")
