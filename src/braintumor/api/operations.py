@@ -6,16 +6,64 @@ request id and timing first, so that every later refusal has an id and is counte
 
 from __future__ import annotations
 
-from flask import Flask
+import json
+from pathlib import Path
+
+import swagger_ui
+from flask import Flask, Response, abort, send_from_directory
 
 from braintumor.api.observability import REQUEST_ID_HEADER, init_observability
+from braintumor.api.openapi import build_document
 from braintumor.config import Settings
 from braintumor.model.loaded import LoadedModel
 
 #: Headers a page on another origin (CORS_ORIGINS) may read from our answers.
 EXPOSED_HEADERS = (REQUEST_ID_HEADER, "Retry-After", "WWW-Authenticate")
 
+#: Swagger UI 5 (OpenAPI 3.1), shipped inside the swagger-ui-py wheel: served from here,
+#: so the docs page works offline and loads nothing from a CDN.
+SWAGGER_DIR = Path(swagger_ui.__file__).parent / "static"
+SWAGGER_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Brain Tumor Classification API: docs</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/api/docs/swagger-ui.css">
+<link rel="icon" type="image/png" href="/api/docs/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script>
+</body></html>
+"""
+DOCS_INIT = ('window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui", '
+             'deepLinking: true});\n')
+DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")
+
 
 def init_operations(app: Flask, settings: Settings, model: LoadedModel) -> None:
     metrics = init_observability(app, settings, model)
     app.extensions["braintumor.metrics"] = metrics
+    document = json.dumps(build_document()).encode("utf-8")
+
+    @app.get("/api/openapi.json")
+    def openapi_document() -> Response:
+        return Response(document, mimetype="application/json")
+
+    @app.get("/api/docs")
+    def docs() -> Response:
+        response = Response(DOCS_PAGE, mimetype="text/html")
+        response.headers["Content-Security-Policy"] = DOCS_CSP
+        return response
+
+    @app.get("/api/docs/init.js")
+    def docs_init() -> Response:
+        return Response(DOCS_INIT, mimetype="text/javascript")
+
+    @app.get("/api/docs/<name>")
+    def docs_asset(name: str) -> Response:
+        if name not in SWAGGER_FILES:
+            abort(404)
+        return send_from_directory(SWAGGER_DIR, name, max_age=24 * 3600)
