@@ -219,6 +219,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
 
     add_dicomweb_parser(sub)  # dicomweb classify | watch
 
+    from braintumor.api.ops_cli import add_parser as add_ops_parser
+
+    add_ops_parser(sub)  # keys add | revoke | list, audit verify
     p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
     p.add_argument("--data", default=f"{data}/Training")
     p.add_argument("--out", default="models/braintumor-cnn.keras")

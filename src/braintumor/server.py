@@ -22,6 +22,7 @@ from braintumor.api.observability import (
     json_logs_wanted,
     worker_exited,
 )
+from braintumor.api.security import gunicorn_threads
 from braintumor.config import Settings, load_settings
 from braintumor.errors import BrainTumorError, ModelLoadError
 
@@ -41,7 +42,8 @@ def _gunicorn_application(settings: Settings) -> BaseApplication:
             options = {
                 "bind": f"{settings.FLASK_HOST}:{settings.FLASK_PORT}",
                 "workers": settings.WORKERS,
-                "threads": settings.THREADS,
+                # THREADS in the model, plus MAX_PENDING waiting (api.security.Admission)
+                "threads": gunicorn_threads(settings),
                 "worker_class": "gthread",
                 "preload_app": False,
                 "timeout": 120,

@@ -9,6 +9,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from PIL import Image
 
+from braintumor.api import create_app
 from braintumor.api.openapi import ERROR_CODES, build_document
 from braintumor.errors import BrainTumorError
 from conftest import encode, scan_like
@@ -137,3 +138,44 @@ def test_the_docs_page_loads_nothing_from_elsewhere(client):
 def test_a_browser_asking_for_html_gets_a_documented_answer(client):
     response = client.get("/", headers={"Accept": "text/html"})
     _check(response, "/")
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_settings, tiny_model, tmp_path_factory):
+    """An app with keys, a rate limit of 2 a minute and one admission slot."""
+    from braintumor.api.security import add_key, revoke_key
+
+    folder = tmp_path_factory.mktemp("keys")
+    keys = folder / "keys.txt"
+    good, bad = add_key(keys, "alice"), add_key(keys, "mallory")
+    revoke_key(keys, "mallory")
+    settings = tiny_settings.with_overrides(API_KEYS_FILE=keys, RATE_LIMIT="2/minute",
+                                            MAX_PENDING=1, THREADS=1)
+    return create_app(settings, model=tiny_model), good, bad
+
+
+def test_key_limit_and_overload_refusals_follow_the_document(guarded):
+    app, good, bad = guarded
+    client = app.test_client()
+    scan = encode(scan_like())
+    cases = [
+        (post(client, scan), 401),
+        (post(client, scan, headers={"Authorization": "Bearer nope"}), 401),
+        (post(client, scan, headers={"Authorization": f"Bearer {bad}"}), 403),
+        (post(client, scan, headers={"Authorization": f"Bearer {good}"}), 200),
+    ]
+    admission = app.extensions["braintumor.admission"]
+    assert admission.enter()  # the one slot is taken, and one request already waits:
+    admission.waiting = admission.pending
+    try:
+        cases.append((client.post("/api/classify-series", data={
+            "file": [(io.BytesIO(scan), "a.dcm")]}, content_type="multipart/form-data",
+            headers={"Authorization": f"Bearer {good}"}), 503))
+    finally:
+        admission.waiting = 0
+        admission.leave()
+    # the limit is 2 a minute: the 200 and the 503 spent it
+    cases.append((post(client, scan, headers={"Authorization": f"Bearer {good}"}), 429))
+    for response, status in cases:
+        assert response.status_code == status
+        _check(response, response.request.path, "POST")

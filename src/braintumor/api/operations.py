@@ -1,7 +1,9 @@
 """Running the API as a service: one place that wires the operational parts into the app.
 
 Order matters, because Flask runs ``before_request`` hooks in the order they were added:
-request id and timing first, so that every later refusal has an id and is counted.
+request id and timing first (so that every later refusal has an id and is counted), then
+the API key (the rate limit counts per key name), then the rate limit, then admission
+(only requests that may be served wait for the model).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from pathlib import Path
 import swagger_ui
 from flask import Flask, Response, abort, send_from_directory
 
-from braintumor.api.observability import REQUEST_ID_HEADER, init_observability
+from braintumor.api.audit import AuditLog
+from braintumor.api.observability import REQUEST_ID_HEADER, AfterHook, init_observability
 from braintumor.api.openapi import build_document
+from braintumor.api.security import init_security
 from braintumor.config import Settings
 from braintumor.model.loaded import LoadedModel
 
@@ -44,8 +48,14 @@ DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
 
 
 def init_operations(app: Flask, settings: Settings, model: LoadedModel) -> None:
-    metrics = init_observability(app, settings, model)
+    hooks: list[AfterHook] = []
+    if settings.AUDIT_LOG is not None:
+        audit = AuditLog(settings.AUDIT_LOG, model.metadata.version or None)
+        app.extensions["braintumor.audit"] = audit
+        hooks.append(audit.after_response)
+    metrics = init_observability(app, settings, model, hooks)
     app.extensions["braintumor.metrics"] = metrics
+    init_security(app, settings)
     document = json.dumps(build_document()).encode("utf-8")
 
     @app.get("/api/openapi.json")
