@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import { ErrorAlert } from './components/ErrorAlert';
 import { GradCamViewer } from './components/GradCamViewer';
 import { History } from './components/History';
+import { KeyPrompt } from './components/KeyPrompt';
 import { Progress } from './components/Progress';
 import { ResultCard } from './components/ResultCard';
 import { UploadZone } from './components/UploadZone';
@@ -132,6 +133,8 @@ export function App() {
           <SeriesPanel />
         </div>
       </main>
+
+      <KeyPrompt />
 
       <p className="visually-hidden" aria-live="polite">
         {announcement}

@@ -1,4 +1,5 @@
 /** The page's calls: POST /api/classify with upload progress, and GET /api/health. */
+import { authorize } from './apiKey';
 import type { ApiErrorBody, ClassifyResponse } from './types';
 import type { UploadLimits } from './validation';
 
@@ -24,10 +25,14 @@ export class ApiError extends Error {
 
 const CODE_FOR_STATUS: Record<number, string> = {
   400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   413: 'FILE_TOO_LARGE',
   415: 'INVALID_FILE_TYPE',
+  429: 'RATE_LIMITED',
+  503: 'SERVER_BUSY',
 };
 
 function isErrorBody(body: unknown): body is ApiErrorBody {
@@ -83,6 +88,7 @@ export function classifyImage(file: File, options: ClassifyOptions = {}): Promis
     const xhr = new XMLHttpRequest();
     xhr.open('POST', apiUrl('/api/classify'));
     xhr.setRequestHeader('Accept', 'application/json');
+    authorize(xhr); // the API key, once the service has asked for one
     xhr.timeout = timeoutMs;
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && event.total > 0) onUploadProgress?.(event.loaded / event.total);

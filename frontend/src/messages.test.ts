@@ -14,6 +14,10 @@ const API_CODES = [
   'NOT_FOUND',
   'METHOD_NOT_ALLOWED',
   'INTERNAL_ERROR',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+  'SERVER_BUSY',
 ];
 
 describe('error sentences', () => {

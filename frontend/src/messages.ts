@@ -19,6 +19,10 @@ export const ERROR_SENTENCES: Record<string, string> = {
   METHOD_NOT_ALLOWED:
     'The classification service refused this kind of request. The page and the server may not be the same version.',
   BAD_REQUEST: 'The server could not understand the upload. Please try again.',
+  UNAUTHORIZED: 'This service needs an API key, and none was accepted. Ask its operator for a key.',
+  FORBIDDEN: 'This API key has been revoked. Ask the service operator for a new one.',
+  RATE_LIMITED: 'Too many scans in a short time for this key. Please wait a moment and try again.',
+  SERVER_BUSY: 'The service is busy with other scans right now. Please try again in a few seconds.',
   INTERNAL_ERROR: 'Something went wrong on the server. Please try again in a moment.',
   NETWORK_ERROR:
     'The classification service could not be reached. Check your connection and that the server is running.',

@@ -1,5 +1,6 @@
 import { useCallback, useRef, useState } from 'react';
 import { ApiError, classifyImage } from './api';
+import { withApiKey } from './apiKey';
 import type { ShownError } from './components/ErrorAlert';
 import { formatPercent } from './format';
 import type { Scan } from './types';
@@ -59,11 +60,14 @@ export function useClassifier(limits: UploadLimits | null): Classifier {
       setBusy({ fileName: file.name, previewUrl, uploaded: 0 });
       setAnnouncement(`Classifying ${file.name}…`);
       try {
-        const result = await classifyImage(file, {
-          signal: controller.signal,
-          onUploadProgress: (uploaded) =>
-            setBusy((current) => (current && current.previewUrl === previewUrl ? { ...current, uploaded } : current)),
-        });
+        // a 401 asks for the service's API key and sends the file again with it
+        const result = await withApiKey(() =>
+          classifyImage(file, {
+            signal: controller.signal,
+            onUploadProgress: (uploaded) =>
+              setBusy((current) => (current && current.previewUrl === previewUrl ? { ...current, uploaded } : current)),
+          }),
+        );
         const scan: Scan = {
           id: nextId.current++,
           fileName: file.name,

@@ -1,5 +1,6 @@
 import { useId, useState, type ChangeEvent, type DragEvent } from 'react';
 import { ApiError } from '../api';
+import { withApiKey } from '../apiKey';
 import { errorSentence } from '../messages';
 import { pngDataUrl } from '../types';
 import { classifySeries } from './api';
@@ -50,9 +51,12 @@ export function SeriesPanel({ classify = classifySeries }: Props) {
     setChosen(null);
     setState({ kind: 'busy', files: files.length, progress: 0 });
     try {
-      const result = await classify(files, {
-        onUploadProgress: (progress) => setState({ kind: 'busy', files: files.length, progress }),
-      });
+      // a 401 asks for the service's API key and sends the series again with it
+      const result = await withApiKey(() =>
+        classify(files, {
+          onUploadProgress: (progress) => setState({ kind: 'busy', files: files.length, progress }),
+        }),
+      );
       setState({ kind: 'done', result });
     } catch (error) {
       const e = error instanceof ApiError ? error : new ApiError('INTERNAL_ERROR', String(error));

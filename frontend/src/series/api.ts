@@ -1,5 +1,6 @@
 /** POST /api/classify-series: several files (DICOM slices, one zip, one NIfTI) in one request. */
 import { ApiError, apiUrl, errorFromResponse } from '../api';
+import { authorize } from '../apiKey';
 import type { SeriesResponse } from './types';
 
 function isSeriesResponse(body: unknown): body is SeriesResponse {
@@ -25,6 +26,7 @@ export function classifySeries(files: File[], options: SeriesOptions = {}): Prom
     const xhr = new XMLHttpRequest();
     xhr.open('POST', apiUrl('/api/classify-series'));
     xhr.setRequestHeader('Accept', 'application/json');
+    authorize(xhr); // the API key, once the service has asked for one
     xhr.timeout = timeoutMs;
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable && event.total > 0) onUploadProgress?.(event.loaded / event.total);
