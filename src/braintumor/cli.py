@@ -68,6 +68,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         extra_tumour=args.extra_tumour or "", extra_val_fraction=args.extra_val_fraction,
         sources=args.sources or "", augment=args.augment,
         label_smoothing=args.label_smoothing, ema=args.ema, memory=not args.no_memory,
+        memory_scope=args.memory_scope,
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -218,10 +219,10 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     from braintumor.dicomweb.cli import add_parser as add_dicomweb_parser
 
     add_dicomweb_parser(sub)  # dicomweb classify | watch
-
     from braintumor.api.ops_cli import add_parser as add_ops_parser
 
     add_ops_parser(sub)  # keys add | revoke | list, audit verify
+
     p = sub.add_parser("train", help="train a model on a class-per-folder dataset")
     p.add_argument("--data", default=f"{data}/Training")
     p.add_argument("--out", default="models/braintumor-cnn.keras")
@@ -261,6 +262,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
                    help="momentum of an exponential moving average of the weights (0: off)")
     p.add_argument("--no-memory", action="store_true",
                    help="ship the network's head alone, without the nearest-neighbour vote")
+    p.add_argument("--memory-scope", default="all", choices=["all", "tumour-type"],
+                   help="what the vote decides: every class, or only the tumour type (the "
+                        "head keeps the probability of No Tumor)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")

@@ -134,3 +134,26 @@ def test_a_flip_memory_is_served_with_the_mirror_images(tiny_model):
     explanation = served.explain(x)
     np.testing.assert_allclose(explanation.probabilities, probs, atol=1e-5)
     assert explanation.cam.shape[0] == len(pixels)
+
+
+def test_a_head_class_keeps_the_heads_probability_and_the_vote_shares_the_rest():
+    """With head_class, the vote may move mass between the other classes only: a scan
+    whose neighbours all say class 2 keeps the head's probability of class 2."""
+    from braintumor.model.memory import FeatureMemory
+
+    rng = np.random.default_rng(5)
+    bank = rng.normal(size=(30, 8)).astype(np.float32)
+    labels = np.full(30, 2)
+    labels[:10] = 0
+    memory = FeatureMemory.build(bank, labels, 4, k=5, tau=0.05, mix=0.1, head_class=2)
+    head = np.array([[0.1, 0.3, 0.4, 0.2]], np.float32)
+    query = bank[15:16]  # a class-2 neighbourhood
+    probs = memory.vote_numpy(query, head)[0]
+    assert probs[2] == pytest.approx(0.4, abs=1e-6)
+    assert probs.sum() == pytest.approx(1.0, abs=1e-6)
+    plain = FeatureMemory.build(bank, labels, 4, k=5, tau=0.05, mix=0.1).vote_numpy(query, head)
+    assert plain[0][2] > 0.9  # without it, the neighbours decide
+    again = FeatureMemory.from_npz(memory.to_npz())
+    assert again.head_class == 2 and again.describe()["head_class"] == 2
+    assert "head_class" not in FeatureMemory.from_npz(FeatureMemory.build(
+        bank, labels, 4).to_npz()).describe()

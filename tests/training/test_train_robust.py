@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from test_train import make_dataset, synthetic_scan
 
 from braintumor.training.train import TrainConfig, assemble, train
-from test_train import make_dataset, synthetic_scan
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,8 @@ def test_a_step_runs_again_on_the_saved_run(robust_data) -> None:
                  "--cache-dir", ""])
     assert code == 0
     meta, _ = read_metadata(out)
-    assert meta["memory"]["size"] == 16 + 48  # every image of the run, extra slices too
+    # every image of the run, the extra slices too, but the 4 held out for validation
+    assert meta["memory"]["size"] == 16 + 48 - 4
     code = main(["fit-ood", "--model", str(out), "--run-dir", str(base / "run"),
                  "--data", str(robust_data[1]), "--cache-dir", ""])
     assert code == 0

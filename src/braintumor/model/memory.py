@@ -17,6 +17,15 @@ share ``mix``, so no class is ever given exactly zero. ``k``, ``tau`` and ``mix`
 chosen on the validation split with the memory holding only the training part, then the
 memory is rebuilt from all of Training.
 
+What the vote may decide (``head_class``): the vote finds the training scans that look
+most alike, and in a dataset whose classes are confounded with their collections "alike"
+often means "from the same collection". A tumour slice from a collection whose training
+scans are mostly healthy then finds healthy neighbours, and the vote turns a tumour the
+head saw into "No Tumor". With ``head_class`` set (the index of "No Tumor"), the head's
+probability of that class is kept as it is and the vote only shares the rest out among
+the other classes: whether there is a tumour stays the network's call, and the memory
+refines only which tumour. The recipe chooses (``--memory-scope``).
+
 Seeing the mirror image too (``flip``): brains are roughly left-right symmetric and the
 network was trained with horizontal flips, so a scan and its mirror image are the same
 evidence seen twice. With ``flip`` the vector that is stored and looked up is the sum of
@@ -63,12 +72,15 @@ class FeatureMemory:
     #: Vectors are :func:`with_mirror` queries (an image and its mirror image), not plain
     #: features.
     flip: bool = False
+    #: A class whose probability the head alone decides (-1: the vote decides every class).
+    head_class: int = -1
 
     @classmethod
     def build(cls, features: np.ndarray, labels: np.ndarray, classes: int, k: int = 10,
-              tau: float = 0.02, mix: float = 0.1, flip: bool = False) -> FeatureMemory:
+              tau: float = 0.02, mix: float = 0.1, flip: bool = False,
+              head_class: int = -1) -> FeatureMemory:
         return cls(normalise(features), np.asarray(labels, dtype=np.int32), classes,
-                   min(k, len(labels)), tau, mix, flip)
+                   min(k, len(labels)), tau, mix, flip, head_class)
 
     @property
     def dims(self) -> int:
@@ -76,14 +88,17 @@ class FeatureMemory:
 
     def describe(self) -> dict:
         """The JSON part of the model's metadata (the arrays go beside it)."""
-        return {"method": METHOD, "k": self.k, "tau": self.tau, "mix": self.mix,
-                "flip": self.flip, "size": len(self.labels), "dims": self.dims}
+        described = {"method": METHOD, "k": self.k, "tau": self.tau, "mix": self.mix,
+                     "flip": self.flip, "size": len(self.labels), "dims": self.dims}
+        if self.head_class >= 0:
+            described["head_class"] = self.head_class
+        return described
 
     def to_npz(self) -> bytes:
         buffer = io.BytesIO()
         np.savez(buffer, features=self.features.astype(np.float16), labels=self.labels,
-                 settings=np.array([self.k, self.tau, self.mix, self.classes, self.flip],
-                                   np.float64))
+                 settings=np.array([self.k, self.tau, self.mix, self.classes, self.flip,
+                                    self.head_class], np.float64))
         return buffer.getvalue()
 
     @classmethod
@@ -92,9 +107,10 @@ class FeatureMemory:
             settings = arrays["settings"].tolist()
             k, tau, mix, classes = settings[:4]
             flip = len(settings) > 4 and bool(settings[4])  # memories before flip: no
+            head_class = int(settings[5]) if len(settings) > 5 else -1
             return cls(normalise(arrays["features"].astype(np.float32)),
                        arrays["labels"].astype(np.int32), int(classes), int(k), float(tau),
-                       float(mix), flip)
+                       float(mix), flip, head_class)
 
     def vote(self, features, head_probabilities):
         """Probabilities of the vote mixed with the head's, as TensorFlow ops.
@@ -110,7 +126,15 @@ class FeatureMemory:
         top, index = tf.math.top_k(similarity, k=self.k)
         weights = tf.nn.softmax(top / self.tau, axis=1)
         votes = tf.reduce_sum(weights[..., None] * tf.gather(onehot, index), axis=1)
-        return (1.0 - self.mix) * votes + self.mix * head_probabilities
+        head = tf.cast(head_probabilities, tf.float32)
+        mixed = (1.0 - self.mix) * votes + self.mix * head
+        if self.head_class < 0:
+            return mixed
+        kept = tf.one_hot(self.head_class, self.classes, dtype=tf.float32)
+        others = mixed * (1.0 - kept)
+        share = others / tf.maximum(tf.reduce_sum(others, axis=1, keepdims=True), 1e-12)
+        head_kept = head[:, self.head_class:self.head_class + 1]
+        return head_kept * kept + (1.0 - head_kept) * share
 
     def vote_numpy(self, features: np.ndarray, head_probabilities: np.ndarray) -> np.ndarray:
         """:meth:`vote` on NumPy arrays, for fitting and evaluation."""
@@ -140,28 +164,45 @@ def normalise(features: np.ndarray) -> np.ndarray:
     return features / np.maximum(norms, 1e-12)
 
 
-def _nll(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    picked = probabilities[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+def _nll(probabilities: np.ndarray, labels: np.ndarray,
+         allowed: np.ndarray | None = None, weights: np.ndarray | None = None) -> float:
+    if allowed is not None:  # a partial label: the mass on its allowed classes
+        picked = (probabilities * allowed).sum(axis=1)
+    else:
+        picked = probabilities[np.arange(len(labels)), labels]
+    return float(-np.average(np.log(np.clip(picked, 1e-12, 1.0)), weights=weights))
+
+
+def _accuracy(probabilities: np.ndarray, labels: np.ndarray,
+              allowed: np.ndarray | None = None, weights: np.ndarray | None = None) -> float:
+    top = probabilities.argmax(1)
+    right = allowed[np.arange(len(top)), top] > 0 if allowed is not None else top == labels
+    return float(np.average(right, weights=weights))
 
 
 def choose_settings(train_features: np.ndarray, train_labels: np.ndarray,
                     val_features: np.ndarray, val_labels: np.ndarray,
                     val_head_probabilities: np.ndarray, classes: int,
-                    flip: bool = False) -> tuple[dict, list]:
+                    flip: bool = False, head_class: int = -1,
+                    val_allowed: np.ndarray | None = None,
+                    val_weights: np.ndarray | None = None) -> tuple[dict, list]:
     """The (k, tau, mix) that classify the validation split best, and the whole grid.
 
     The memory holds the training part only, so a validation scan never finds itself.
     Accuracy decides, the log-loss breaks ties. ``flip`` says the vectors are
-    :func:`with_mirror` queries; it is recorded in each row. Returns (best row, all rows).
+    :func:`with_mirror` queries; it is recorded in each row. ``val_allowed`` (N, classes)
+    marks, per validation scan, the classes that count as right (a partial label such as
+    "a tumour of unknown type" allows three). ``val_weights`` weigh the validation scans
+    (two validation sets of unequal sizes can count alike). Returns (best row, all rows).
     """
     rows = []
     for k, tau, mix in itertools.product(K_GRID, TAU_GRID, MIX_GRID):
-        memory = FeatureMemory.build(train_features, train_labels, classes, k, tau, mix)
+        memory = FeatureMemory.build(train_features, train_labels, classes, k, tau, mix,
+                                     head_class=head_class)
         probs = memory.vote_numpy(val_features, val_head_probabilities)
         rows.append({"k": k, "tau": tau, "mix": mix, "flip": flip,
-                     "accuracy": float(np.mean(probs.argmax(1) == val_labels)),
-                     "nll": _nll(probs, val_labels)})
+                     "accuracy": _accuracy(probs, val_labels, val_allowed, val_weights),
+                     "nll": _nll(probs, val_labels, val_allowed, val_weights)})
     return best_setting(rows), rows
 
 

@@ -33,9 +33,18 @@ def split_indices(paths: list[str], split_file: Path) -> tuple[np.ndarray, np.nd
 
 
 def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
-               val_idx: np.ndarray) -> tuple[FeatureMemory, dict]:
-    """The memory of all ``pixels`` with settings chosen on the validation part.
+               val_idx: np.ndarray, head_class: int = -1,
+               val_allowed: np.ndarray | None = None,
+               bank_idx: np.ndarray | None = None,
+               val_weights: np.ndarray | None = None) -> tuple[FeatureMemory, dict]:
+    """The memory of ``pixels`` (``bank_idx`` of them; all by default) with settings chosen
+    on the validation part.
 
+    ``head_class``: a class whose probability the head keeps (see
+    :mod:`braintumor.model.memory`); -1 lets the vote decide every class.
+    ``val_allowed``: per validation image, the classes that count as right (partial
+    labels); by default its own label only. ``val_weights``: how much each validation
+    image counts in the choice (by default alike).
     Returns (memory, description for the metadata, with the validation figures).
     """
     _, head_probs, features = model.outputs_of_pixels(pixels, head_only=True)
@@ -47,12 +56,18 @@ def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndar
     grid = []
     for flip, (vectors, head) in variants.items():
         grid += choose_settings(vectors[train_idx], labels[train_idx], vectors[val_idx],
-                                labels[val_idx], head[val_idx], classes, flip=flip)[1]
+                                labels[val_idx], head[val_idx], classes, flip=flip,
+                                head_class=head_class, val_allowed=val_allowed,
+                                val_weights=val_weights)[1]
     best = best_setting(grid)
-    head_accuracy = float(np.mean(head_probs[val_idx].argmax(1) == labels[val_idx]))
+    top = head_probs[val_idx].argmax(1)
+    right = (top == labels[val_idx] if val_allowed is None
+             else val_allowed[np.arange(len(top)), top] > 0)
+    head_accuracy = float(np.average(right, weights=val_weights))
     vectors, _ = variants[best["flip"]]
-    memory = FeatureMemory.build(vectors, labels, classes, best["k"], best["tau"],
-                                 best["mix"], best["flip"])
+    bank = np.arange(len(labels)) if bank_idx is None else np.asarray(bank_idx)
+    memory = FeatureMemory.build(vectors[bank], labels[bank], classes, best["k"], best["tau"],
+                                 best["mix"], best["flip"], head_class)
     description = {
         **memory.describe(),
         "chosen_on": "validation split, memory of the training split",

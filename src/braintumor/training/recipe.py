@@ -51,6 +51,9 @@ class TrainConfig:
     ema: float = 0.0
     #: Give the model the nearest-neighbour memory vote (braintumor.model.memory).
     memory: bool = True
+    #: "all": the vote decides every class; "tumour-type": the head keeps "No Tumor"'s
+    #: probability and the vote only shares the rest out among the tumour types.
+    memory_scope: str = "all"
 
     @property
     def spec(self) -> InputSpec:

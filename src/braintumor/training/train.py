@@ -37,7 +37,7 @@ from braintumor.model.loaded import LoadedModel
 from braintumor.model.metadata import ModelMetadata
 from braintumor.preprocessing import to_model_input
 from braintumor.training.curves import plot_learning_curve
-from braintumor.training.partial import allowed_matrix, is_correct
+from braintumor.training.partial import NO_TUMOUR, allowed_matrix, is_correct
 from braintumor.training.recipe import TrainConfig
 from braintumor.training.run import RunFolder, TrainingData, assemble, load_training_images
 
@@ -232,16 +232,45 @@ def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None
     return fits, description
 
 
-def fit_memory_step(model: LoadedModel, data: TrainingData) -> tuple[object, dict]:
-    """Step 5: the nearest-neighbour memory (memory, description) of a calibrated model."""
+def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all"
+                    ) -> tuple[object, dict]:
+    """Step 5: the nearest-neighbour memory (memory, description) of a calibrated model.
+
+    The vote's settings are chosen on the whole validation split, the held-out extra
+    tumour slices included (right when answered with any tumour class), with a memory of
+    the training split; the fully labelled validation images and the extra tumour slices
+    weigh alike in that choice, whatever their numbers (a vote that gains on the
+    collections it knows while losing the other collection's tumours must not win). The
+    memory that ships holds every image of the run but those held-out slices: a memory
+    that held them would find each of them itself, and the extra tumour validation, the
+    run's one measure on another collection's tumours, would measure a lookup. ``scope`` is the recipe's ``memory_scope``.
+    """
     from braintumor.training.fit_memory import fit_memory
 
     images = data.images
-    labels = resolve_partial_labels(model, images.pixels, images.labels,
-                                    list(model.class_names))
-    memory, description = fit_memory(model, images.pixels, labels, data.train, data.val)
+    names = list(model.class_names)
+    labels = resolve_partial_labels(model, images.pixels, images.labels, names)
+    bank = np.ones(len(images), dtype=bool)
+    bank[data.extra_val] = False
+    head_class = names.index(NO_TUMOUR) if scope == "tumour-type" else -1
+    memory, description = fit_memory(
+        model, images.pixels, labels, data.train, data.val, head_class,
+        val_allowed=allowed_matrix(names)[images.labels[data.val]],
+        bank_idx=np.flatnonzero(bank), val_weights=_part_weights(data.full[data.val]))
     description["data_fingerprint"] = images.fingerprint
+    if len(data.extra_val):
+        description["chosen_on"] = ("validation split and held-out extra tumour slices, "
+                                    "memory of the training split")
+        description["left_out"] = (f"{len(data.extra_val)} held-out extra tumour slices "
+                                   "(validation)")
     return memory, description
+
+
+def _part_weights(full: np.ndarray) -> np.ndarray:
+    """Weights under which the fully labelled images and the others count alike."""
+    full = np.asarray(full, dtype=bool)
+    weights = np.where(full, 1.0 / max(full.sum(), 1), 1.0 / max((~full).sum(), 1))
+    return weights / weights.sum()
 
 
 def save(network, metadata: ModelMetadata, out: Path, ood_fits: dict,
@@ -283,7 +312,7 @@ def train(config: TrainConfig) -> dict:
     fits, metadata.ood = fit_ood(calibrated, data, run)
     memory = None
     if config.memory:
-        memory, metadata.memory = fit_memory_step(calibrated, data)
+        memory, metadata.memory = fit_memory_step(calibrated, data, config.memory_scope)
     save(network, metadata, out, fits, memory)
     log.info("saved %s: validation accuracy %.4f, temperature %.3f", out,
              metadata.training["metrics"]["validation_accuracy"], metadata.temperature)
@@ -334,7 +363,7 @@ def refit(step: str, model_path: Path, run_dir: Path, settings, data_dir: Path |
         replace_metadata(Path(model_path), metadata, out,
                          entries={OOD_ARCHIVE_ENTRY: pack(fits)})
         return metadata.ood
-    memory, metadata.memory = fit_memory_step(model, data)
+    memory, metadata.memory = fit_memory_step(model, data, run.load_config().memory_scope)
     replace_metadata(Path(model_path), metadata, out,
                      entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
     return metadata.memory
