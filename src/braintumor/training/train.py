@@ -243,7 +243,8 @@ def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all"
     collections it knows while losing the other collection's tumours must not win). The
     memory that ships holds every image of the run but those held-out slices: a memory
     that held them would find each of them itself, and the extra tumour validation, the
-    run's one measure on another collection's tumours, would measure a lookup. ``scope`` is the recipe's ``memory_scope``.
+    run's one measure on another collection's tumours, would measure a lookup.
+    ``scope`` is the recipe's ``memory_scope``.
     """
     from braintumor.training.fit_memory import fit_memory
 
