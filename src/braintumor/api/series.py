@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from braintumor.api.observability import note_answer, note_uploads
 from braintumor.api.service import service
@@ -27,7 +27,7 @@ PART_OVERHEAD = 1024
 
 
 @bp.post("/api/classify-series")
-def classify_series_view():
+def classify_series_view() -> Response:
     started = time.perf_counter()
     settings = service().settings
     max_bytes, max_slices = settings.MAX_SERIES_BYTES, settings.MAX_SERIES_SLICES

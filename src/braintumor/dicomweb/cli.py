@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dicomweb_client.api import DICOMwebClient
+
+    from braintumor.classify import Classifier
 
 
-def _client(args: argparse.Namespace):
+def _client(args: argparse.Namespace) -> DICOMwebClient:
     from braintumor.dicomweb.client import connect
 
     return connect(args.url, token=args.token, user=args.user, password=args.password)
 
 
-def _classifier(args: argparse.Namespace):
+def _classifier(args: argparse.Namespace) -> Classifier:
     from braintumor.classify import Classifier
     from braintumor.config import load_settings
     from braintumor.model import load_model

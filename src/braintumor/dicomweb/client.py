@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from braintumor.errors import BrainTumorError
+
+if TYPE_CHECKING:
+    from dicomweb_client.api import DICOMwebClient
 
 T = TypeVar("T")
 
@@ -33,7 +36,7 @@ class DicomWebError(BrainTumorError):
 
 
 def connect(url: str, token: str | None = None, user: str | None = None,
-            password: str | None = None) -> Any:
+            password: str | None = None) -> DICOMwebClient:
     """A :class:`dicomweb_client.DICOMwebClient` for ``url`` (the DICOMweb root).
 
     ``token`` is sent as ``Authorization: Bearer``; ``user`` with ``password`` (or the

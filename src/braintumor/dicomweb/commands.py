@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from braintumor.classify import Classifier, utc_timestamp
 from braintumor.dicomweb.client import DicomWebError, call, tag_value
@@ -29,6 +29,10 @@ from braintumor.dicomweb.results import (
     structured_report,
 )
 from braintumor.errors import BrainTumorError
+
+if TYPE_CHECKING:
+    from dicomweb_client.api import DICOMwebClient
+    from pydicom.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ def model_identity(classifier: Classifier) -> ModelIdentity:
                          version=str(meta.version or "unversioned"))
 
 
-def _to_part10(dataset) -> bytes:
+def _to_part10(dataset: Dataset) -> bytes:
     """A retrieved dataset as Part 10 bytes, the form every upload path reads."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -54,7 +58,8 @@ def _to_part10(dataset) -> bytes:
     return buffer.getvalue()
 
 
-def mr_series(client, url: str, study: str, series: str | None = None) -> list[dict]:
+def mr_series(client: DICOMwebClient, url: str, study: str,
+              series: str | None = None) -> list[dict]:
     """The study's MR series (QIDO-RS), or a :class:`DicomWebError` naming why none."""
     found = call("looking for the study", url, lambda: client.search_for_studies(
         search_filters={"StudyInstanceUID": study}, fields=["StudyInstanceUID"]))
@@ -74,7 +79,7 @@ def mr_series(client, url: str, study: str, series: str | None = None) -> list[d
     return chosen
 
 
-def classify_one(client, url: str, classifier: Classifier, study: str, series: str,
+def classify_one(client: DICOMwebClient, url: str, classifier: Classifier, study: str, series: str,
                  instances: int | None, store: bool) -> dict[str, Any]:
     """Retrieve, classify and (``store``) write back one series; the answer as JSON."""
     from braintumor.series import classify_series, series_from_parts
@@ -105,8 +110,8 @@ def classify_one(client, url: str, classifier: Classifier, study: str, series: s
     return body
 
 
-def store_results(client, url: str, study: str, source, body: dict, pngs: dict[str, bytes],
-                  model: ModelIdentity) -> dict[str, Any]:
+def store_results(client: DICOMwebClient, url: str, study: str, source: Dataset, body: dict,
+                  pngs: dict[str, bytes], model: ModelIdentity) -> dict[str, Any]:
     """STOW-RS the SR and the Secondary Capture into ``study``, as two new series."""
     from pydicom.uid import generate_uid
 
@@ -114,7 +119,7 @@ def store_results(client, url: str, study: str, source, body: dict, pngs: dict[s
     sr_series, sr_uid = generate_uid(), generate_uid()
     report = structured_report(source, body["summary"], body["summary"]["key_slice"], model,
                                sr_series, sr_uid)
-    instances = [report]
+    instances: list[Dataset] = [report]
     stored: dict[str, Any] = {"structured_report": {"series_instance_uid": sr_series,
                                                     "sop_instance_uid": sr_uid}}
     sc_series, sc_uid = generate_uid(), generate_uid()
@@ -130,7 +135,7 @@ def store_results(client, url: str, study: str, source, body: dict, pngs: dict[s
     return stored
 
 
-def classify_study(client, url: str, classifier: Classifier, study: str,
+def classify_study(client: DICOMwebClient, url: str, classifier: Classifier, study: str,
                    series: str | None = None, store: bool = False) -> dict[str, Any]:
     """Every MR series of ``study`` (or the one named), classified; the JSON printed."""
     chosen = mr_series(client, url, study, series)
@@ -182,8 +187,9 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def poll_once(client, url: str, classifier: Classifier, state_path: Path, store: bool,
-              settle: bool = True, emit: Callable[[dict], None] | None = None) -> int:
+def poll_once(client: DICOMwebClient, url: str, classifier: Classifier, state_path: Path,
+              store: bool, settle: bool = True,
+              emit: Callable[[dict], None] | None = None) -> int:
     """One poll: classify the MR series not done yet; returns how many were classified.
 
     With ``settle`` a series is taken only once its instance count is the same as at the
@@ -221,7 +227,7 @@ def poll_once(client, url: str, classifier: Classifier, state_path: Path, store:
     return done
 
 
-def watch(client, url: str, classifier: Classifier, state_path: Path, store: bool,
+def watch(client: DICOMwebClient, url: str, classifier: Classifier, state_path: Path, store: bool,
           interval: float, once: bool, settle: bool = True,
           emit: Callable[[dict], None] | None = None) -> int:
     """Poll every ``interval`` seconds (or once); returns the series classified.

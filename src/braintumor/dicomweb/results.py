@@ -19,9 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from io import BytesIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from highdicom.sc import SCImage
+    from highdicom.sr import CodedConcept, ComprehensiveSR
+    from pydicom.dataset import Dataset
 
 MANUFACTURER = "braintumor"
 SCHEME = "99BRAINTUMOR"
@@ -44,7 +50,7 @@ _TYPE_2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyD
            "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
 
-def reference(source):
+def reference(source: Dataset) -> Dataset:
     """A copy of the source slice with every Type 2 patient and study attribute present.
 
     highdicom copies them into the new objects and expects them to exist; a source that
@@ -60,7 +66,7 @@ def reference(source):
     return ds
 
 
-def class_code(name: str):
+def class_code(name: str) -> CodedConcept:
     """The series class as a coded concept of the private scheme."""
     from highdicom.sr import CodedConcept
 
@@ -68,7 +74,7 @@ def class_code(name: str):
     return CodedConcept(value, SCHEME, name)
 
 
-def _probability_code(name: str):
+def _probability_code(name: str) -> CodedConcept:
     from highdicom.sr import CodedConcept
 
     value = "P-" + ("".join(ch for ch in name.upper() if ch.isalnum())[:14] or "UNKNOWN")
@@ -86,7 +92,7 @@ def _contributing(model: ModelIdentity):
                                  "use only, unverified)")]
 
 
-def patient_orientation(source) -> tuple[str, str] | None:
+def patient_orientation(source: Dataset) -> tuple[str, str] | None:
     """The key slice's Patient Orientation from its Image Orientation (Patient)."""
     try:
         cosines = np.array([float(v) for v in source.ImageOrientationPatient], dtype=float)
@@ -102,8 +108,8 @@ def patient_orientation(source) -> tuple[str, str] | None:
     return letter(cosines[:3]), letter(cosines[3:])
 
 
-def structured_report(source, summary: dict, key_index: int, model: ModelIdentity,
-                      series_uid: str, sop_uid: str):
+def structured_report(source: Dataset, summary: dict, key_index: int, model: ModelIdentity,
+                      series_uid: str, sop_uid: str) -> ComprehensiveSR:
     """The Comprehensive SR (TID 1500) for one classified series.
 
     ``source`` is the key slice's dataset (its study, patient and SOP identity are the
@@ -158,8 +164,8 @@ def structured_report(source, summary: dict, key_index: int, model: ModelIdentit
     )
 
 
-def secondary_capture(source, overlay_png: bytes, model: ModelIdentity, series_uid: str,
-                      sop_uid: str):
+def secondary_capture(source: Dataset, overlay_png: bytes, model: ModelIdentity,
+                      series_uid: str, sop_uid: str) -> SCImage | None:
     """The key slice's Grad-CAM overlay as an RGB Secondary Capture, or None when the
     key slice has no orientation to copy (a Secondary Capture in patient coordinates
     must state one, and guessing it would mislead)."""

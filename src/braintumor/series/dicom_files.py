@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,7 +122,7 @@ def _normal(orientation: np.ndarray) -> np.ndarray | None:
     return normal / length if length > 1e-6 else None
 
 
-def _loader(data: bytes, max_pixels: int):
+def _loader(data: bytes, max_pixels: int) -> Callable[[], DecodedImage]:
     def load() -> DecodedImage:
         return decode_image(data, max_pixels=max_pixels)
     return load

@@ -21,6 +21,7 @@ import functools
 import gzip
 import io
 import zlib
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -81,7 +82,7 @@ def looks_like_nifti(data: bytes, max_bytes: int) -> bool:
     return _header_kind(data) is not None
 
 
-def _load(raw: bytes):
+def _load(raw: bytes) -> Any:
     import nibabel as nib
 
     kind = _header_kind(raw)
