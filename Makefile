@@ -51,6 +51,7 @@ lint: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_operations.py   # the operational features' cost; the overload knee
 
 # Spark classify (local[2]) vs a plain loop over the Testing images; BENCH_SPARK_ARGS=--limit 40
 bench-spark: $(DEV_STAMP) check-java
