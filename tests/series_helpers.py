@@ -12,7 +12,7 @@ from PIL import Image
 from pydicom.uid import generate_uid
 
 from conftest import scan_like
-from dicom_helpers import make_dicom, patient_tags
+from dicom_helpers import PATIENT_VALUES, make_dicom, patient_tags
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -107,3 +107,34 @@ def mni_template_path():
 
     return os.path.join(os.path.dirname(nilearn.__file__), "datasets", "data",
                         "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+
+
+def multi_frame_file(count: int = 4, study_uid: str | None = None) -> tuple[bytes, list[float]]:
+    """One enhanced-style MR file of ``count`` frames whose per-frame positions are out
+    of order (as stored), with the orientation in the shared functional groups."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    stack = np.stack([to_12_bit(p) for p in synthetic_pictures(count, size=(64, 64), seed=70)])
+    heights = [10.0, -5.0, 25.0, 0.0][:count]
+
+    def item(**groups: Dataset) -> Dataset:
+        ds = Dataset()
+        for name, value in groups.items():
+            setattr(ds, name, Sequence([value]))
+        return ds
+
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    per_frame = []
+    for z in heights:
+        plane = Dataset()
+        plane.ImagePositionPatient = [-32.0, -32.0, z]
+        per_frame.append(item(PlanePositionSequence=plane))
+    data = make_dicom(stack, bits_stored=12, window=(2048.0, 4096.0), extra={
+        "SharedFunctionalGroupsSequence": Sequence([item(PlaneOrientationSequence=orientation)]),
+        "PerFrameFunctionalGroupsSequence": Sequence(per_frame),
+        "SeriesInstanceUID": generate_uid(), "StudyInstanceUID": study_uid or generate_uid(),
+        **PATIENT_VALUES})
+    return data, heights
+

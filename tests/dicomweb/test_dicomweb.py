@@ -298,3 +298,26 @@ def test_unattended_watch_survives_a_server_that_is_down(tiny_settings, tiny_mod
     assert pauses == [7, 7]
     failures = [r.getMessage() for r in caplog.records if r.name == commands.log.name]
     assert len(failures) == 2 and "cannot reach the DICOMweb server" in failures[0]
+
+
+def test_a_multi_frame_series_is_stored_with_its_key_frame(orthanc, tiny, capsys):  # noqa: F811
+    """One enhanced-style file: the report names the key slice's frame, and the Secondary
+    Capture takes its orientation from the functional groups."""
+    from series_helpers import multi_frame_file
+
+    study = generate_uid()
+    data, heights = multi_frame_file(study_uid=study)
+    stow(orthanc, [data])
+    code, out, err = run(capsys, "dicomweb", "classify", *auth(orthanc), "--study", study,
+                         "--store", "--compact")
+    assert code == 0, err
+    answer = json.loads(out)["series"][0]
+    assert answer["series"]["slice_count"] == 4
+    key_frame = heights.index(answer["slices"][answer["key_slice"]["index"]]["position"])
+    ref = answer["stored"]["structured_report"]
+    report = client_for(orthanc).retrieve_instance(study, ref["series_instance_uid"],
+                                                   ref["sop_instance_uid"])
+    images = [i for i in content_items(report) if i.ValueType == "IMAGE"]
+    frames = {int(i.ReferencedSOPSequence[0].ReferencedFrameNumber) for i in images}
+    assert frames == {key_frame + 1}  # DICOM counts frames from 1
+    assert answer["stored"]["secondary_capture"] is not None

@@ -21,6 +21,7 @@ from series_helpers import (
     CORONAL,
     TIMESTAMP,
     assert_error,
+    multi_frame_file,
     nifti_bytes,
     series_files,
     synthetic_pictures,
@@ -347,3 +348,29 @@ def test_refused_slices_are_reported_and_the_rest_answered(client, five):
     assert first["refused"] is True and first["class"] is None and first["ood"]["flagged"]
     assert body["summary"]["slices_refused"] == 1 and body["summary"]["slices_answered"] == 3
     assert body["key_slice"]["index"] != 0
+
+
+def test_a_multi_frame_file_alone_is_a_series_of_its_frames(client):
+    data, heights = multi_frame_file()
+    body = ok(post(client, [(data, "enhanced.dcm")]))
+    assert body["series"]["slice_count"] == 4 and body["series"]["ordered_by"] == "position"
+    assert [s["position"] for s in body["slices"]] == sorted(heights)
+    assert body["series"]["orientation"] == "axial"
+    for answer, z in zip(body["slices"], sorted(heights), strict=True):
+        frame = heights.index(z)
+        alone = client.post("/api/classify", data={"file": (io.BytesIO(data), "e.dcm"),
+                                                   "frame": str(frame)},
+                            content_type="multipart/form-data").get_json()
+        assert answer["class"] == alone["prediction"]["class"]
+        for name, value in alone["prediction"]["probabilities"].items():
+            assert answer["probabilities"][name] == pytest.approx(value, abs=0.02)
+    assert body["key_slice"]["dicom"]["frame"] == heights.index(
+        body["slices"][body["key_slice"]["index"]]["position"])
+    assert not any(value in json.dumps(body) for value in PATIENT_VALUES.values())
+
+
+def test_a_multi_frame_file_among_others_is_refused(client, five):
+    data, _ = multi_frame_file()
+    body = assert_error(post(client, [(five[0], "a.dcm"), (data, "b.dcm")]),
+                        "INVALID_SERIES", 400)
+    assert "multi-frame" in body["error"]["message"] and "alone" in body["error"]["message"]

@@ -106,24 +106,27 @@ def classify_one(client: DICOMwebClient, url: str, classifier: Classifier, study
         if source is None:
             raise DicomWebError("the key slice could not be matched to a retrieved instance")
         body["stored"] = store_results(client, url, study, source, body, result.pngs,
-                                       model_identity(classifier))
+                                       model_identity(classifier), key.frame)
     return body
 
 
 def store_results(client: DICOMwebClient, url: str, study: str, source: Dataset, body: dict,
-                  pngs: dict[str, bytes], model: ModelIdentity) -> dict[str, Any]:
-    """STOW-RS the SR and the Secondary Capture into ``study``, as two new series."""
+                  pngs: dict[str, bytes], model: ModelIdentity,
+                  frame: int | None = None) -> dict[str, Any]:
+    """STOW-RS the SR and the Secondary Capture into ``study``, as two new series;
+    ``frame`` is the key slice's frame when the series is one multi-frame file."""
     from pydicom.uid import generate_uid
 
     source = reference(source)
     sr_series, sr_uid = generate_uid(), generate_uid()
     report = structured_report(source, body["summary"], body["summary"]["key_slice"], model,
-                               sr_series, sr_uid)
+                               sr_series, sr_uid, frame)
     instances: list[Dataset] = [report]
     stored: dict[str, Any] = {"structured_report": {"series_instance_uid": sr_series,
                                                     "sop_instance_uid": sr_uid}}
     sc_series, sc_uid = generate_uid(), generate_uid()
-    capture = secondary_capture(source, pngs["heatmap_overlay"], model, sc_series, sc_uid)
+    capture = secondary_capture(source, pngs["heatmap_overlay"], model, sc_series, sc_uid,
+                                frame)
     if capture is not None:
         instances.append(capture)
         stored["secondary_capture"] = {"series_instance_uid": sc_series,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from io import BytesIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -92,10 +92,28 @@ def _contributing(model: ModelIdentity):
                                  "use only, unverified)")]
 
 
-def patient_orientation(source: Dataset) -> tuple[str, str] | None:
+def _orientation(source: Dataset, frame: int | None) -> Any:
+    """Image Orientation (Patient) of the key slice: the file's, or for a frame of a
+    multi-frame file its per-frame, then shared, functional groups'."""
+    if "ImageOrientationPatient" in source:
+        return source.ImageOrientationPatient
+    groups = []
+    per_frame = source.get("PerFrameFunctionalGroupsSequence") or []
+    if frame is not None and frame < len(per_frame):
+        groups.append(per_frame[frame])
+    groups.extend((source.get("SharedFunctionalGroupsSequence") or [])[:1])
+    for group in groups:
+        planes = group.get("PlaneOrientationSequence")
+        if planes and "ImageOrientationPatient" in planes[0]:
+            return planes[0].ImageOrientationPatient
+    return None
+
+
+def patient_orientation(source: Dataset, frame: int | None = None) -> tuple[str, str] | None:
     """The key slice's Patient Orientation from its Image Orientation (Patient)."""
     try:
-        cosines = np.array([float(v) for v in source.ImageOrientationPatient], dtype=float)
+        stated: Any = _orientation(source, frame)
+        cosines = np.array([float(v) for v in stated], dtype=float)
     except (AttributeError, TypeError, ValueError):
         return None
     if cosines.shape != (6,):
@@ -109,17 +127,20 @@ def patient_orientation(source: Dataset) -> tuple[str, str] | None:
 
 
 def structured_report(source: Dataset, summary: dict, key_index: int, model: ModelIdentity,
-                      series_uid: str, sop_uid: str) -> ComprehensiveSR:
+                      series_uid: str, sop_uid: str,
+                      frame: int | None = None) -> ComprehensiveSR:
     """The Comprehensive SR (TID 1500) for one classified series.
 
     ``source`` is the key slice's dataset (its study, patient and SOP identity are the
-    evidence); ``summary`` is the series answer's ``summary`` block.
+    evidence); ``summary`` is the series answer's ``summary`` block; ``frame`` (0-based)
+    the key slice's frame when the series is one multi-frame file.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 
     key_ref = (str(source.SOPClassUID), str(source.SOPInstanceUID))
+    frames = [frame + 1] if frame is not None else None  # DICOM frame numbers are 1-based
     algorithm = hd.sr.AlgorithmIdentification(name=model.name[:64], version=model.version[:64])
     measurements = [
         hd.sr.Measurement(
@@ -130,7 +151,8 @@ def structured_report(source: Dataset, summary: dict, key_index: int, model: Mod
         measurements.append(hd.sr.Measurement(
             name=codes.DCM.Probability, value=float(summary["tumour_probability"]),
             unit=codes.UCUM.Percent, algorithm_id=algorithm,
-            referenced_images=[hd.sr.SourceImageForMeasurement(*key_ref)]))
+            referenced_images=[hd.sr.SourceImageForMeasurement(
+                *key_ref, referenced_frame_numbers=frames)]))
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
             uid=generate_uid(), identifier=f"Series classification, key slice {key_index}"),
@@ -139,7 +161,8 @@ def structured_report(source: Dataset, summary: dict, key_index: int, model: Mod
         qualitative_evaluations=[hd.sr.QualitativeEvaluation(
             name=codes.DCM.Finding, value=class_code(summary["class"]))],
         measurements=measurements,
-        source_images=[hd.sr.SourceImageForMeasurementGroup(*key_ref)],
+        source_images=[hd.sr.SourceImageForMeasurementGroup(
+            *key_ref, referenced_frame_numbers=frames)],
     )
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
@@ -165,13 +188,14 @@ def structured_report(source: Dataset, summary: dict, key_index: int, model: Mod
 
 
 def secondary_capture(source: Dataset, overlay_png: bytes, model: ModelIdentity,
-                      series_uid: str, sop_uid: str) -> SCImage | None:
+                      series_uid: str, sop_uid: str,
+                      frame: int | None = None) -> SCImage | None:
     """The key slice's Grad-CAM overlay as an RGB Secondary Capture, or None when the
     key slice has no orientation to copy (a Secondary Capture in patient coordinates
     must state one, and guessing it would mislead)."""
     import highdicom as hd
 
-    orientation = patient_orientation(source)
+    orientation = patient_orientation(source, frame)
     if orientation is None:
         return None
     pixels = np.asarray(Image.open(BytesIO(overlay_png)).convert("RGB"), dtype=np.uint8)

@@ -11,6 +11,11 @@ row and column directions of Image Orientation (Patient)), which is right whatev
 scanner numbered; Instance Number when a file has no position; the upload order when
 neither is there. Files of several series, sizes or orientations are refused by name of
 the problem (never by file name: a file name may carry a patient's name).
+
+A multi-frame (enhanced) file sent alone is a series of its frames, each placed by its
+Per-frame (else Shared) Functional Groups' Plane Position and Plane Orientation. Each
+frame is decoded by the same call as ``/api/classify`` with ``frame``, which parses the
+file again per frame: simple and exact, at a cost that grows with frames times size.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ GEOMETRY_KEYWORDS = (
     "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
     "FrameOfReferenceUID", "Modality", "Rows", "Columns", "NumberOfFrames",
     "ImagePositionPatient", "ImageOrientationPatient", "InstanceNumber",
+    # a multi-frame (enhanced) file places each frame in its functional groups
+    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
 )
 #: Directions closer than this (cosine difference) count as the same orientation.
 ORIENTATION_TOLERANCE = 1e-3
@@ -56,6 +63,10 @@ class DicomGeometry:
     position: np.ndarray | None
     orientation: np.ndarray | None
     instance_number: int | None
+    #: The frame of a multi-frame file this stands for (0-based); None for a whole file.
+    frame: int | None = None
+    #: A multi-frame file's per-frame (position, orientation), from its functional groups.
+    frame_planes: list[tuple[np.ndarray | None, np.ndarray | None]] | None = None
 
     @property
     def is_image(self) -> bool:
@@ -106,6 +117,8 @@ def read_geometry(data: bytes, number: int) -> DicomGeometry:
                 orientation=_floats(ds.get("ImageOrientationPatient"), 6),
                 instance_number=int(instance) if instance not in (None, "") else None,
             )
+            if geometry.frames > 1:
+                geometry.frame_planes = _frame_planes(ds, geometry.frames)
     except Exception as exc:  # pydicom's text may quote values: say only what kind
         raise InvalidImageError(
             f"Image validation failed: file {number} of the series is a truncated or "
@@ -115,6 +128,47 @@ def read_geometry(data: bytes, number: int) -> DicomGeometry:
     return geometry
 
 
+def _plane(group: object) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(Image Position, Image Orientation) of one functional-groups item, where stated."""
+    position = orientation = None
+    try:
+        places = group.get("PlanePositionSequence")  # type: ignore[attr-defined]
+        if places:
+            position = _floats(places[0].get("ImagePositionPatient"), 3)
+        turns = group.get("PlaneOrientationSequence")  # type: ignore[attr-defined]
+        if turns:
+            orientation = _floats(turns[0].get("ImageOrientationPatient"), 6)
+    except (AttributeError, TypeError, IndexError):
+        pass
+    return position, orientation
+
+
+def _frame_planes(ds: object, frames: int) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Each frame's position and orientation: per-frame groups first, then shared, then
+    the file's top level (a legacy multi-frame file states one orientation for all)."""
+    shared_items = ds.get("SharedFunctionalGroupsSequence") or []  # type: ignore[attr-defined]
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []  # type: ignore[attr-defined]
+    shared = _plane(shared_items[0]) if shared_items else (None, None)
+    top = _floats(ds.get("ImageOrientationPatient"), 6)  # type: ignore[attr-defined]
+    planes = []
+    for k in range(frames):
+        own = _plane(per_frame[k]) if k < len(per_frame) else (None, None)
+        position = own[0] if own[0] is not None else shared[0]
+        orientation = next((o for o in (own[1], shared[1], top) if o is not None), None)
+        planes.append((position, orientation))
+    return planes
+
+
+def _frames_as_slices(file: DicomGeometry) -> list[DicomGeometry]:
+    """A multi-frame file sent alone: each frame is a slice, placed by its own groups."""
+    from dataclasses import replace
+
+    planes = file.frame_planes or [(None, None)] * file.frames
+    return [replace(file, frame=k, frames=1, position=position, orientation=orientation,
+                    instance_number=k + 1, frame_planes=None)
+            for k, (position, orientation) in enumerate(planes)]
+
+
 def _normal(orientation: np.ndarray) -> np.ndarray | None:
     row, column = orientation[:3], orientation[3:]
     normal = np.cross(row, column)
@@ -122,9 +176,9 @@ def _normal(orientation: np.ndarray) -> np.ndarray | None:
     return normal / length if length > 1e-6 else None
 
 
-def _loader(data: bytes, max_pixels: int) -> Callable[[], DecodedImage]:
+def _loader(data: bytes, max_pixels: int, frame: int | None) -> Callable[[], DecodedImage]:
     def load() -> DecodedImage:
-        return decode_image(data, max_pixels=max_pixels)
+        return decode_image(data, max_pixels=max_pixels, frame=frame)
     return load
 
 
@@ -144,6 +198,13 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
             ignored += 1
             continue
         geometries.append(geometry)
+    multi = [g for g in geometries if g.frames > 1]
+    if multi and len(geometries) > 1:
+        raise InvalidSeriesError(
+            f"File {multi[0].number} is a multi-frame DICOM image ({multi[0].frames} "
+            "frames) among other files; send a multi-frame series as its one file alone")
+    if multi:  # one multi-frame (enhanced) file: its frames are the slices
+        geometries = _frames_as_slices(multi[0])
     if not geometries:
         raise InvalidSeriesError(
             "No DICOM images found in the series" + (
@@ -158,12 +219,6 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
         raise InvalidSeriesError(
             f"The files belong to {len(series)} different series; send one series per "
             "request")
-    multi = [g for g in geometries if g.frames > 1]
-    if multi:
-        raise InvalidSeriesError(
-            f"File {multi[0].number} is a multi-frame DICOM image ({multi[0].frames} "
-            "frames); a series is read from single-frame slices (classify one frame of "
-            "it with /api/classify and the frame field)")
     sizes = Counter((g.columns, g.rows) for g in geometries)
     if len(sizes) > 1:
         named = " and ".join(f"{c}x{r}" for (c, r), _ in sizes.most_common(2))
@@ -202,7 +257,8 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
         ordered_by = "upload"
 
     slices = [SeriesSlice(
-        load=_loader(geometries[i].data, max_pixels),
+        load=_loader(geometries[i].data, max_pixels, geometries[i].frame),
+        frame=geometries[i].frame,
         position=None if (at := positions[i]) is None else round(at, 3),
         instance_number=geometries[i].instance_number,
         sop_instance_uid=geometries[i].sop_instance_uid,

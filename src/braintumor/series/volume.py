@@ -35,6 +35,8 @@ class SeriesSlice:
     instance_number: int | None = None
     sop_instance_uid: str | None = None
     sop_class_uid: str | None = None
+    #: The frame of a multi-frame file this slice is (0-based); None for a single-frame file.
+    frame: int | None = None
 
 
 @dataclass
