@@ -13,7 +13,6 @@ fields and types, hashes that are hashes, whole lines.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -63,7 +62,7 @@ class AuditLog:
         outcome: Outcome | None = g.get("outcome")
         if request.endpoint not in CLASSIFY_ENDPOINTS or outcome is None:
             return
-        if not outcome.uploads:
+        if not outcome.uploads:  # refused before the upload was read
             return
         self.write(entry_for(outcome, response.status_code, code, self.model_version))
 
@@ -92,7 +91,7 @@ def entry_for(outcome: Outcome, status: int, code: str | None,
         "status": status,
         "key": g.get("api_key_name"),
         "model_version": model_version,
-        "sha256": [hashlib.sha256(data).hexdigest() for data in outcome.uploads],
+        "sha256": list(outcome.sha256),
         "class": block.get("class") if status == 200 else None,
         "probabilities": block.get("probabilities") if status == 200 else None,
         "ood": _ood(body) if status == 200 else ({"flagged": True} if refused_by_ood else None),

@@ -76,7 +76,7 @@ def json_logger_class() -> type:
     class JsonLogger(Logger):
         def setup(self, cfg: Any) -> None:
             super().setup(cfg)
-            for handler in self.error_log.handlers:
+            for handler in [*self.error_log.handlers, *self.access_log.handlers]:
                 handler.setFormatter(JsonFormatter())
 
     return JsonLogger

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -261,9 +262,15 @@ def worker_exited(pid: int) -> None:
 
 @dataclass
 class Outcome:
-    """What one classify request came to, for the log line, the metrics and the audit."""
+    """What one classify request came to, for the log line, the metrics and the audit.
 
-    uploads: list[bytes] = field(default_factory=list)
+    Uploads are hashed as they are noted (only when there is an audit trail) and not
+    kept: a series view drops its parts before classifying, and so must this.
+    """
+
+    hash_uploads: bool = False
+    uploads: int = 0
+    sha256: list[str] = field(default_factory=list)
     answer: dict[str, Any] | None = None
 
 
@@ -271,7 +278,9 @@ def note_uploads(*uploads: bytes) -> None:
     """Called by a classify view once the upload bytes are read (for the audit's hash)."""
     outcome = g.get("outcome")
     if outcome is not None:
-        outcome.uploads.extend(uploads)
+        outcome.uploads += len(uploads)
+        if outcome.hash_uploads:
+            outcome.sha256.extend(hashlib.sha256(data).hexdigest() for data in uploads)
 
 
 def note_answer(body: dict[str, Any]) -> None:
@@ -309,12 +318,13 @@ AfterHook = Callable[[Response, str | None], None]
 
 
 def init_observability(app: Flask, settings: Settings, model: LoadedModel,
-                       after_hooks: list[AfterHook] | None = None) -> Metrics | None:
+                       after_hooks: list[AfterHook] | None = None,
+                       hash_uploads: bool = False) -> Metrics | None:
     """Request ids, the request log line, /livez, /readyz and (METRICS_ENABLED) /metrics.
 
     ``after_hooks`` run once per response with it and its error code (the audit trail);
     they run before the response is sent, so what they write exists once a client has
-    its answer.
+    its answer. ``hash_uploads``: keep the SHA-256 of each upload (for the audit trail).
     """
     install_request_id_records()
     meta = model.metadata
@@ -329,7 +339,7 @@ def init_observability(app: Flask, settings: Settings, model: LoadedModel,
         g.request_id = accept_request_id(request.headers.get(REQUEST_ID_HEADER))
         g.started = time.perf_counter()
         if request.endpoint in CLASSIFY_ENDPOINTS:
-            g.outcome = Outcome()
+            g.outcome = Outcome(hash_uploads=hash_uploads)
             if metrics is not None:
                 metrics.in_flight.inc()
                 g.counted_in_flight = True

@@ -53,7 +53,8 @@ def init_operations(app: Flask, settings: Settings, model: LoadedModel) -> None:
         audit = AuditLog(settings.AUDIT_LOG, model.metadata.version or None)
         app.extensions["braintumor.audit"] = audit
         hooks.append(audit.after_response)
-    metrics = init_observability(app, settings, model, hooks)
+    metrics = init_observability(app, settings, model, hooks,
+                                 hash_uploads=settings.AUDIT_LOG is not None)
     app.extensions["braintumor.metrics"] = metrics
     init_security(app, settings)
     document = json.dumps(build_document()).encode("utf-8")
