@@ -37,3 +37,22 @@ def test_timestamp_is_iso_utc_with_z():
     moment = datetime(2024, 1, 15, 10, 30, 0, 123456, tzinfo=UTC)
     assert utc_timestamp(moment) == "2024-01-15T10:30:00.123Z"
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", utc_timestamp())
+
+
+def test_the_layout_reads_the_whole_picture_whatever_the_models_framing():
+    """A head-framing model's pixels crop the border away; the layout distance gets the
+    stretched whole picture instead, and a stretching model's own pixels as they are."""
+    from braintumor.classify import layout_pixels
+    from braintumor.decoding import decode_image
+    from braintumor.preprocessing import InputSpec, canonical_pixels
+    from conftest import encode, scan_like
+
+    decoded = [decode_image(encode(scan_like((160, 120), seed=s))) for s in range(2)]
+    head = InputSpec((32, 32), framing="head")
+    framed = np.stack([canonical_pixels(d, head.size, "head") for d in decoded])
+    whole = layout_pixels(decoded, framed, head)
+    np.testing.assert_array_equal(
+        whole, np.stack([canonical_pixels(d, head.size, "stretch") for d in decoded]))
+    assert not np.array_equal(whole, framed)
+    stretch = InputSpec((32, 32))
+    assert layout_pixels(decoded, framed, stretch) is framed

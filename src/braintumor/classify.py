@@ -27,7 +27,7 @@ from braintumor.explain.render import Visualization, render
 from braintumor.imaging import DicomInfo
 from braintumor.model.loaded import LoadedModel
 from braintumor.ood.detector import OodDecision, OodDetector
-from braintumor.preprocessing import canonical_pixels, to_model_input
+from braintumor.preprocessing import InputSpec, canonical_pixels, to_model_input
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -137,6 +137,20 @@ def not_brain_mri(decision: OodDecision) -> NotBrainMRIError:
         f"{decision.sentence()}. Please upload a grayscale brain MRI slice.")
 
 
+def layout_pixels(decoded: list[DecodedImage], model_pixels: np.ndarray,
+                  spec: InputSpec) -> np.ndarray:
+    """The pixels the layout distance reads: the whole picture, stretched.
+
+    A model that frames the head (``InputSpec.framing``) crops the very border and
+    background that tell a scan's layout from a photograph's, so the layout is taken
+    from the stretched picture whatever the model sees; for a stretching model those
+    are its own pixels.
+    """
+    if spec.framing == "stretch":
+        return model_pixels
+    return np.stack([canonical_pixels(image, spec.size, "stretch") for image in decoded])
+
+
 class Classifier:
     """A loaded model plus the settings that shape its answers.
 
@@ -215,7 +229,8 @@ class Classifier:
             return
         model_seconds = (time.perf_counter() - started) / len(ready)
         started = time.perf_counter()
-        parts = self.ood.component_scores(features, pixels) if self.ood.enabled else {}
+        parts = (self.ood.component_scores(features, layout_pixels(
+            [decoded[i] for i in ready], pixels, spec)) if self.ood.enabled else {})
         distance_seconds = (time.perf_counter() - started) / len(ready)
         decisions = self.ood.decide_batch([list(checked[i][0].values()) for i in ready],
                                           probs, parts=parts)

@@ -44,12 +44,15 @@ DEFAULT_QUANTILE = 0.995
 
 
 def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
-                   val_pixels: np.ndarray, quantile: float = DEFAULT_QUANTILE
+                   val_pixels: np.ndarray, quantile: float = DEFAULT_QUANTILE,
+                   layout_pixels: tuple[np.ndarray, np.ndarray] | None = None
                    ) -> tuple[dict[str, MahalanobisStats], dict]:
     """Fit on the training images; choose scales and threshold on the validation images.
 
-    Returns the fits ({"features", "layout"}) and their description for the metadata's
-    ``ood`` entry.
+    ``layout_pixels`` (train, validation) are the stretched whole pictures for a model
+    that frames the head (see :func:`braintumor.classify.layout_pixels`); by default the
+    model's own pixels. Returns the fits ({"features", "layout"}) and their description
+    for the metadata's ``ood`` entry.
     """
     if not 0.5 <= quantile <= 1.0:
         raise ValueError(f"quantile must be between 0.5 and 1, got {quantile}")
@@ -59,7 +62,8 @@ def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
     _, _, train_features = model.outputs_of_pixels(train_pixels)
     _, val_probs, val_features = model.outputs_of_pixels(val_pixels)
     vectors = {"features": (train_features, val_features),
-               "layout": (layout(train_pixels), layout(val_pixels))}
+               "layout": tuple(layout(p) for p in (layout_pixels
+                                                   or (train_pixels, val_pixels)))}
     fits: dict[str, MahalanobisStats] = {}
     components: dict[str, dict] = {}
     val_ratio = []
@@ -161,9 +165,14 @@ def fit_model_file(model_path: Path, data_dir: Path, run_dir: Path | None = None
         train_idx, val_idx = grouped_stratified_split(
             images.labels, duplicate_groups(images.pixels), 0.15, 42)
         split_note = "near-duplicate-aware 15% validation split, seed 42"
+    whole = None
+    if model.input_spec.framing != "stretch":  # the layout reads the whole picture
+        stretched = load_folder(Path(data_dir), list(model.class_names),
+                                model.input_spec.size, cache_dir=cache_dir).pixels
+        whole = (stretched[train_idx], stretched[val_idx])
     fits, description = fit_statistics(model, images.pixels[train_idx],
                                        images.labels[train_idx], images.pixels[val_idx],
-                                       quantile)
+                                       quantile, layout_pixels=whole)
     description["split"] = split_note
     description["data_fingerprint"] = images.fingerprint
     target, _ = store(model_path, model.metadata, fits, description, out)

@@ -93,6 +93,24 @@ def assemble(config: TrainConfig) -> TrainingData:
     return TrainingData(images, train_idx, val_idx, full, collections)
 
 
+def stretched_pixels(config: TrainConfig) -> np.ndarray:
+    """The run's images in :func:`assemble`'s order, stretched whole to the model's size.
+
+    What the not-a-brain-MRI layout distance is fitted on for a model that frames the
+    head (:func:`braintumor.classify.layout_pixels`); decoded once and cached like the
+    framed pixels.
+    """
+    size = (config.size, config.size)
+    cache = Path(config.cache_dir) if config.cache_dir else None
+    if config.parquet:  # a Parquet run is stretched already
+        return load_training_images(config).pixels
+    pixels = [load_folder(Path(config.data), config.class_names, size, cache_dir=cache).pixels]
+    if config.extra_tumour:
+        pixels.append(load_tumour_slices(Path(config.extra_tumour),
+                                         tumour_any(config.class_names), size, cache)[0].pixels)
+    return np.concatenate(pixels)
+
+
 class RunFolder:
     """A training run's folder: its recipe and its split."""
 

@@ -39,7 +39,13 @@ from braintumor.preprocessing import to_model_input
 from braintumor.training.curves import plot_learning_curve
 from braintumor.training.partial import NO_TUMOUR, allowed_matrix, is_correct
 from braintumor.training.recipe import TrainConfig
-from braintumor.training.run import RunFolder, TrainingData, assemble, load_training_images
+from braintumor.training.run import (
+    RunFolder,
+    TrainingData,
+    assemble,
+    load_training_images,
+    stretched_pixels,
+)
 
 log = logging.getLogger(__name__)
 
@@ -217,15 +223,25 @@ def resolve_partial_labels(model, pixels: np.ndarray, labels: np.ndarray,
 
 
 def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None,
-            quantile: float | None = None) -> tuple[dict, dict]:
-    """Step 4: the not-a-brain-MRI statistics (fits, description) of a calibrated model."""
+            quantile: float | None = None, config: TrainConfig | None = None
+            ) -> tuple[dict, dict]:
+    """Step 4: the not-a-brain-MRI statistics (fits, description) of a calibrated model.
+
+    A head-framing model's layout distance is fitted on the stretched whole pictures
+    (``config`` says where they are; without it, on the model's own pixels).
+    """
     from braintumor.ood.fit import DEFAULT_QUANTILE, fit_statistics
 
     images = data.images
     labels = resolve_partial_labels(model, images.pixels, images.labels,
                                     list(model.class_names))
+    whole = None
+    if model.input_spec.framing != "stretch" and config is not None:
+        stretched = stretched_pixels(config)
+        whole = (stretched[data.train], stretched[data.val])
     fits, description = fit_statistics(model, images.pixels[data.train], labels[data.train],
-                                       images.pixels[data.val], quantile or DEFAULT_QUANTILE)
+                                       images.pixels[data.val], quantile or DEFAULT_QUANTILE,
+                                       layout_pixels=whole)
     if run is not None:
         description["split"] = str(run.split_file)
     description["data_fingerprint"] = images.fingerprint
@@ -310,7 +326,7 @@ def train(config: TrainConfig) -> dict:
     metadata.training["train_seconds"] = round(time.time() - started, 1)
     out = Path(config.out)
     calibrated = LoadedModel(network, metadata, out)
-    fits, metadata.ood = fit_ood(calibrated, data, run)
+    fits, metadata.ood = fit_ood(calibrated, data, run, config=config)
     memory = None
     if config.memory:
         memory, metadata.memory = fit_memory_step(calibrated, data, config.memory_scope)
@@ -360,7 +376,12 @@ def refit(step: str, model_path: Path, run_dir: Path, settings, data_dir: Path |
     model = load_model(settings, path=Path(model_path))
     metadata = copy.deepcopy(model.metadata)
     if step == "fit-ood":
-        fits, metadata.ood = fit_ood(model, data, run, quantile)
+        config = run.load_config()
+        if data_dir is not None:
+            config.data = str(data_dir)
+        if cache_dir is not None:
+            config.cache_dir = str(cache_dir)
+        fits, metadata.ood = fit_ood(model, data, run, quantile, config)
         replace_metadata(Path(model_path), metadata, out,
                          entries={OOD_ARCHIVE_ENTRY: pack(fits)})
         return metadata.ood
