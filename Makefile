@@ -132,19 +132,20 @@ chromium:
 		fi; \
 	fi
 
-# The DICOMweb tests (tests/dicomweb) run a real Orthanc with its DICOMweb plugin:
-# Debian's orthanc and orthanc-dicomweb packages, installed here when missing (as root).
+# The DICOMweb tests (tests/dicomweb) run a real Orthanc with its DICOMweb plugin and check
+# the SR and Secondary Capture with dciodvfy: Debian's orthanc, orthanc-dicomweb and
+# dicom3tools packages, installed here when missing (as root).
 ORTHANC ?= /usr/sbin/Orthanc
 ORTHANC_DICOMWEB ?= /usr/share/orthanc/plugins/libOrthancDicomWeb.so
 export ORTHANC
 .PHONY: orthanc
 orthanc:
-	@if [ ! -x "$(ORTHANC)" ] || [ ! -f "$(ORTHANC_DICOMWEB)" ]; then \
+	@if [ ! -x "$(ORTHANC)" ] || [ ! -f "$(ORTHANC_DICOMWEB)" ] || ! command -v dciodvfy >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "Orthanc or its DICOMweb plugin not found: installing Debian's orthanc and orthanc-dicomweb packages (apt-get) for the DICOMweb tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends orthanc orthanc-dicomweb >/dev/null || exit 1; \
+			echo "Orthanc, its DICOMweb plugin or dciodvfy not found: installing Debian's orthanc, orthanc-dicomweb and dicom3tools packages (apt-get) for the DICOMweb tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends orthanc orthanc-dicomweb dicom3tools >/dev/null || exit 1; \
 		else \
-			echo "error: the DICOMweb tests need Orthanc at $(ORTHANC) with $(ORTHANC_DICOMWEB): install them (Debian/Ubuntu: sudo apt-get install orthanc orthanc-dicomweb) or set ORTHANC=/path/to/Orthanc"; \
+			echo "error: the DICOMweb tests need Orthanc at $(ORTHANC) with $(ORTHANC_DICOMWEB), and dciodvfy: install them (Debian/Ubuntu: sudo apt-get install orthanc orthanc-dicomweb dicom3tools) or set ORTHANC=/path/to/Orthanc"; \
 			exit 1; \
 		fi; \
 	fi

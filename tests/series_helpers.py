@@ -9,7 +9,7 @@ import zipfile
 
 import numpy as np
 from PIL import Image
-from pydicom.uid import generate_uid
+from pydicom.uid import EnhancedMRImageStorage, generate_uid
 
 from conftest import scan_like
 from dicom_helpers import PATIENT_VALUES, make_dicom, patient_tags
@@ -131,7 +131,8 @@ def multi_frame_file(count: int = 4, study_uid: str | None = None) -> tuple[byte
         plane = Dataset()
         plane.ImagePositionPatient = [-32.0, -32.0, z]
         per_frame.append(item(PlanePositionSequence=plane))
-    data = make_dicom(stack, bits_stored=12, window=(2048.0, 4096.0), extra={
+    data = make_dicom(stack, bits_stored=12, window=(2048.0, 4096.0),
+                      sop_class=EnhancedMRImageStorage, extra={
         "SharedFunctionalGroupsSequence": Sequence([item(PlaneOrientationSequence=orientation)]),
         "PerFrameFunctionalGroupsSequence": Sequence(per_frame),
         "SeriesInstanceUID": generate_uid(), "StudyInstanceUID": study_uid or generate_uid(),

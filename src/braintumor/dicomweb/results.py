@@ -199,7 +199,7 @@ def secondary_capture(source: Dataset, overlay_png: bytes, model: ModelIdentity,
     if orientation is None:
         return None
     pixels = np.asarray(Image.open(BytesIO(overlay_png)).convert("RGB"), dtype=np.uint8)
-    return hd.sc.SCImage.from_ref_dataset(
+    capture = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source, pixel_array=pixels, photometric_interpretation="RGB",
         bits_allocated=8, coordinate_system="PATIENT", series_instance_uid=series_uid,
         series_number=SC_SERIES_NUMBER, sop_instance_uid=sop_uid, instance_number=1,
@@ -209,3 +209,8 @@ def secondary_capture(source: Dataset, overlay_png: bytes, model: ModelIdentity,
         contributing_equipment=_contributing(model),
         transfer_syntax_uid="1.2.840.10008.1.2.1",
     )
+    if "Laterality" not in capture:
+        # General Series Laterality is Type 2C, needed unless the body part is known to be
+        # unpaired; sources rarely say, so it is present and empty: unknown
+        capture.Laterality = source.get("Laterality") or None
+    return capture
