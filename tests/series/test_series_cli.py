@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 from PIL import Image
-from series_helpers import mni_template_path, nifti_bytes, series_files, synthetic_pictures, zip_of
 
 from braintumor.cli import main
+from series_helpers import mni_template_path, nifti_bytes, series_files, synthetic_pictures, zip_of
 
 PICTURES = ("heatmap_overlay", "original_image", "heatmap_only")
 

@@ -9,11 +9,11 @@ import logging
 
 import pytest
 from PIL import Image
-from series_helpers import series_files
 
 from braintumor.config import Settings
 from conftest import dataset_dir
 from dicom_helpers import PATIENT_VALUES
+from series_helpers import series_files
 
 pytestmark = pytest.mark.dataset
 FOLDERS = ["glioma", "meningioma", "notumor", "pituitary"]
