@@ -19,7 +19,9 @@ from braintumor.api import create_app, lifecycle
 from braintumor.api.observability import (
     MULTIPROC_ENV,
     configure_logging,
+    json_logger_class,
     json_logs_wanted,
+    prepare_metrics_dir,
     worker_exited,
 )
 from braintumor.api.security import gunicorn_threads
@@ -59,7 +61,7 @@ def _gunicorn_application(settings: Settings) -> BaseApplication:
                 "control_socket_disable": True,
             }
             if json_logs_wanted(settings, under_gunicorn=True):
-                options["logger_class"] = lifecycle.json_logger_class()
+                options["logger_class"] = json_logger_class()
             for key, value in options.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)
@@ -98,7 +100,7 @@ def serve(settings: Settings | None = None, port: int | None = None,
                                  debug=True, use_reloader=False, threaded=True)
         return 0
     # before the fork: the workers share the metrics folder and the draining flag
-    metrics_dir, ours = lifecycle.prepare_metrics_dir(os.environ.get(MULTIPROC_ENV))
+    metrics_dir, ours = prepare_metrics_dir(os.environ.get(MULTIPROC_ENV))
     lifecycle.share()
     try:
         _gunicorn_application(settings).run()

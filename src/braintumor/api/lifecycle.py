@@ -43,7 +43,7 @@ def reset() -> None:
         _flag.value = 0
 
 
-# --- gunicorn: the arbiter's SIGTERM, its logger, the metrics folder ------------------------
+# --- gunicorn: the arbiter's SIGTERM --------------------------------------------------------
 
 
 def draining_arbiter(drain_seconds: int) -> type:
@@ -65,37 +65,3 @@ def draining_arbiter(drain_seconds: int) -> type:
             super().handle_term()
 
     return DrainingArbiter
-
-
-def json_logger_class() -> type:
-    """gunicorn's logger with its error log (start-up, workers, signals) as JSON lines."""
-    from gunicorn.glogging import Logger
-
-    from braintumor.api.observability import JsonFormatter
-
-    class JsonLogger(Logger):
-        def setup(self, cfg: Any) -> None:
-            super().setup(cfg)
-            for handler in [*self.error_log.handlers, *self.access_log.handlers]:
-                handler.setFormatter(JsonFormatter())
-
-    return JsonLogger
-
-
-def prepare_metrics_dir(existing: str | None) -> tuple[str, bool]:
-    """The folder the workers' metrics go to: PROMETHEUS_MULTIPROC_DIR when set (its old
-    files removed: they would be added to this run's), else a new temporary one (True:
-    ours, to remove on exit)."""
-    import os
-    import tempfile
-
-    from braintumor.api.observability import MULTIPROC_ENV, clear_multiprocess_dir
-
-    if existing:
-        os.makedirs(existing, exist_ok=True)
-        clear_multiprocess_dir(existing)
-        path, ours = existing, False
-    else:
-        path, ours = tempfile.mkdtemp(prefix="braintumor-metrics-"), True
-    os.environ[MULTIPROC_ENV] = path
-    return path, ours

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -402,3 +403,33 @@ def init_observability(app: Flask, settings: Settings, model: LoadedModel,
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return metrics
+
+
+# --- gunicorn: its logger as JSON, the workers' metrics folder ------------------------------
+
+
+def json_logger_class() -> type:
+    """gunicorn's logger with its error log (start-up, workers, signals) as JSON lines."""
+    from gunicorn.glogging import Logger
+
+    class JsonLogger(Logger):
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in [*self.error_log.handlers, *self.access_log.handlers]:
+                handler.setFormatter(JsonFormatter())
+
+    return JsonLogger
+
+
+def prepare_metrics_dir(existing: str | None) -> tuple[str, bool]:
+    """The folder the workers' metrics go to: PROMETHEUS_MULTIPROC_DIR when set (its old
+    files removed: they would be added to this run's), else a new temporary one (True:
+    ours, to remove on exit)."""
+    if existing:
+        os.makedirs(existing, exist_ok=True)
+        clear_multiprocess_dir(existing)
+        path, ours = existing, False
+    else:
+        path, ours = tempfile.mkdtemp(prefix="braintumor-metrics-"), True
+    os.environ[MULTIPROC_ENV] = path
+    return path, ours
