@@ -157,7 +157,7 @@ def to_model_input(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
             _TORCH_MEAN.mean(keepdims=True),
             _TORCH_STD.mean(keepdims=True),
         )
-        x = (x / 255.0 - mean) / std
+        x = ((x / 255.0 - mean) / std).astype(np.float32)
     elif scaling != "raw":
         raise ValueError(f"unknown input scaling {scaling!r}")
     return np.ascontiguousarray(x, dtype=np.float32)

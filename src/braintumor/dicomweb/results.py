@@ -212,5 +212,5 @@ def secondary_capture(source: Dataset, overlay_png: bytes, model: ModelIdentity,
     if "Laterality" not in capture:
         # General Series Laterality is Type 2C, needed unless the body part is known to be
         # unpaired; sources rarely say, so it is present and empty: unknown
-        capture.Laterality = source.get("Laterality") or None
+        capture.Laterality = source.get("Laterality") or ""
     return capture

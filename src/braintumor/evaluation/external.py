@@ -77,7 +77,7 @@ def evaluate_tumour_folder(classifier: Classifier, folder: Path,
         for name, assessment in zip(chunk, assessed, strict=True):
             if assessment.error is not None:
                 raise assessment.error
-            if assessment.refused:
+            if assessment.refused or assessment.probabilities is None:
                 result = "refused"
             else:
                 top = int(np.argmax(assessment.probabilities))

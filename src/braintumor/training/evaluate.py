@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -560,7 +561,7 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
                      temperature)
     files += ["reliability.png", "report.json", "report.md"]
 
-    report = {
+    report: dict[str, Any] = {
         "summary": summarize(subsets),
         "model": {"path": str(model_path), "version": model.metadata.version,
                   "architecture": model.metadata.architecture, "temperature": temperature,

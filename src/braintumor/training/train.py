@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from braintumor.model.loaded import LoadedModel
+from braintumor.model.memory import FeatureMemory
 from braintumor.model.metadata import ModelMetadata
 from braintumor.preprocessing import to_model_input
 from braintumor.training.curves import plot_learning_curve
@@ -249,7 +250,7 @@ def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None
 
 
 def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all"
-                    ) -> tuple[object, dict]:
+                    ) -> tuple[FeatureMemory, dict]:
     """Step 5: the nearest-neighbour memory (memory, description) of a calibrated model.
 
     The vote's settings are chosen on the whole validation split, the held-out extra
@@ -291,7 +292,7 @@ def _part_weights(full: np.ndarray) -> np.ndarray:
 
 
 def save(network, metadata: ModelMetadata, out: Path, ood_fits: dict,
-         memory=None) -> None:
+         memory: FeatureMemory | None = None) -> None:
     """Step 6: the model file, its metadata, OOD arrays and (optional) memory inside."""
     from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
     from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
