@@ -33,8 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("Spark session", ("braintumor.spark.session", "braintumor.spark.commands")),
     ("serving", ("braintumor.api", "braintumor.server")),
     ("offline", ("braintumor.training", "braintumor.spark", "braintumor.ood.fit",
-                 "braintumor.ood.report", "braintumor.ood.evalset", "braintumor.ood.auroc",
-                 "braintumor.evaluation")),
+                 "braintumor.ood.auroc", "braintumor.evaluation")),
     ("entry points", ("braintumor.cli", "braintumor.spark.submit")),
 ]
 

@@ -76,14 +76,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from braintumor.training.evaluate import evaluate  # TensorFlow, matplotlib: only here
+    from braintumor.evaluation.run import evaluate  # TensorFlow, matplotlib: only here
 
     report = evaluate(Path(args.model), Path(args.data), Path(args.out),
                       hard_subset=Path(args.hard_subset) if args.hard_subset else None,
                       ood=not args.no_ood,
                       sources=Path(args.sources) if args.sources else None,
                       extra_tumour=Path(args.extra_tumour) if args.extra_tumour else None,
-                      held_out_of=Path(args.held_out_of) if args.held_out_of else None)
+                      held_out_of=Path(args.held_out_of) if args.held_out_of else None,
+                      settings=settings_of(args))
     print(json.dumps(report["summary"], indent=2))
     return 0
 
@@ -144,7 +145,7 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in described.items() if k != "grid"}, indent=2))
             return 0
         description = fit_memory_file(
-            Path(args.model), Path(args.data), Path(args.run_dir),
+            Path(args.model), Path(args.data), Path(args.run_dir), settings_of(args).model,
             out=Path(args.out) if args.out else None,
             cache_dir=Path(args.cache_dir) if args.cache_dir else None)
     except (ValueError, FileNotFoundError) as exc:

@@ -72,6 +72,7 @@ def collection_probe(features: np.ndarray, labels: np.ndarray, collections: list
                      class_names: list[str], folds: int = 5, seed: int = 0) -> list[dict]:
     """Cross-validated accuracy of a linear probe predicting the collection from the
     features, within each class that has two collections or more (and overall)."""
+    # scikit-learn is the `eval` extra: only the probe needs it
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.pipeline import make_pipeline

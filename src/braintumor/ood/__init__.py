@@ -6,8 +6,8 @@ One job per module: :mod:`~braintumor.ood.checks` looks at the decoded picture,
 :mod:`~braintumor.ood.detector` combines them into the decision the service acts on (and
 names the OOD_POLICY values). Offline, never imported by serving code:
 :mod:`~braintumor.ood.fit` fits the statistics of a model and stores them with it,
-:mod:`~braintumor.ood.evalset` builds the set of non-MRI images the detector is measured
-on, and :mod:`~braintumor.ood.report` measures it.
+:mod:`~braintumor.evaluation.ood_set` builds the set of non-MRI images the detector is measured
+on, and :mod:`~braintumor.evaluation.ood_report` measures it.
 """
 
 from braintumor.ood.detector import POLICIES, OodDecision, OodDetector

@@ -22,7 +22,6 @@ near-duplicate-aware split as training (15%, seed 42) is made here.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
 from braintumor.ood.layout import layout
 from braintumor.ood.mahalanobis import METHOD, MahalanobisStats, fit, pack
 from braintumor.training.dataset import load_folder
+from braintumor.training.run import RunFolder
 from braintumor.training.split import duplicate_groups, grouped_stratified_split
 
 log = logging.getLogger(__name__)
@@ -124,26 +124,6 @@ def store(model_path: Path, metadata, fits: dict[str, MahalanobisStats], descrip
     return target, metadata.to_dict()
 
 
-def split_from_run(paths: list[str], run_dir: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """Train and validation indices from ``run_dir/split.json``, or None when it has none."""
-    split_file = Path(run_dir) / "split.json"
-    if not split_file.is_file():
-        return None
-    split = json.loads(split_file.read_text())
-    where = {p: i for i, p in enumerate(paths)}
-    indices = []
-    for side in ("train", "val"):
-        listed = split[side]
-        found = np.array([where[p] for p in listed if p in where], dtype=np.int64)
-        if len(found) < len(listed):
-            log.warning("%d of the %d %s images of %s are not in the data folder",
-                        len(listed) - len(found), len(listed), side, split_file)
-        if len(found) == 0:
-            raise ValueError(f"none of the {side} images of {split_file} is in the data folder")
-        indices.append(found)
-    return indices[0], indices[1]
-
-
 def fit_model_file(model_path: Path, data_dir: Path, run_dir: Path | None = None,
                    out: Path | None = None, cache_dir: Path | None = Path(".cache"),
                    quantile: float = DEFAULT_QUANTILE,
@@ -157,10 +137,12 @@ def fit_model_file(model_path: Path, data_dir: Path, run_dir: Path | None = None
     model = load_model(settings or Settings(), path=model_path)
     images = load_folder(Path(data_dir), list(model.class_names), model.input_spec.size,
                          cache_dir=cache_dir, framing=model.input_spec.framing)
-    split = split_from_run(images.paths, run_dir) if run_dir else None
-    if split is not None:
-        train_idx, val_idx = split
-        split_note = str(Path(run_dir) / "split.json")  # type: ignore[arg-type]
+    run = RunFolder(run_dir) if run_dir else None
+    if run is not None and run.split_file.is_file():
+        train_idx, val_idx = run.read_split(images.paths)
+        if len(val_idx) == 0:
+            raise ValueError(f"{run.split_file} lists no validation images")
+        split_note = str(run.split_file)
     else:
         train_idx, val_idx = grouped_stratified_split(
             images.labels, duplicate_groups(images.pixels), 0.15, 42)

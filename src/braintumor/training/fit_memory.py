@@ -9,27 +9,24 @@ Training scan, so the answers draw on all of them.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from braintumor.model.memory import FeatureMemory, best_setting, choose_settings, with_mirror
+from braintumor.model.loaded import ModelSettings, load_model
+from braintumor.model.memory import (
+    MEMORY_ARCHIVE_ENTRY,
+    FeatureMemory,
+    best_setting,
+    choose_settings,
+    with_mirror,
+)
+from braintumor.model.metadata import replace_metadata
+from braintumor.training.dataset import load_folder
+from braintumor.training.run import RunFolder
 
 log = logging.getLogger(__name__)
-
-
-def split_indices(paths: list[str], split_file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the run's training and validation scans among ``paths``."""
-    split = json.loads(split_file.read_text())
-    where = {path: i for i, path in enumerate(paths)}
-    missing = [p for p in split["train"] + split["val"] if p not in where]
-    if missing:
-        raise ValueError(f"{split_file} names {len(missing)} scans that are not in the data "
-                         f"(first: {missing[0]}); use the data the run was trained on")
-    return (np.array([where[p] for p in split["train"]]),
-            np.array([where[p] for p in split["val"]]))
 
 
 def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
@@ -82,24 +79,19 @@ def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndar
     return memory, description
 
 
-def fit_memory_file(model_path: Path, data_dir: Path, run_dir: Path, out: Path | None = None,
-                    cache_dir: Path | None = Path(".cache")) -> dict:
+def fit_memory_file(model_path: Path, data_dir: Path, run_dir: Path, settings: ModelSettings,
+                    out: Path | None = None, cache_dir: Path | None = Path(".cache")) -> dict:
     """``braintumor fit-memory``: add (or replace) the memory of a saved model.
 
     ``data_dir`` must be the Training folder the run in ``run_dir`` was trained on (its
-    ``split.json`` names the validation scans). Returns the memory's description.
+    ``split.json`` names the validation scans; a run folder that also holds its recipe is
+    refitted by :func:`braintumor.training.train.refit` instead). Returns the memory's
+    description.
     """
-    from braintumor.config import load_settings
-    from braintumor.model.loaded import load_model
-    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
-    from braintumor.model.metadata import replace_metadata
-    from braintumor.training.dataset import load_folder
-
-    model = load_model(load_settings(), path=model_path)
+    model = load_model(settings, path=model_path)
     images = load_folder(data_dir, model.class_names, model.input_spec.size,
                          cache_dir=cache_dir, framing=model.input_spec.framing)
-    train_idx, val_idx = split_indices([str(p) for p in images.paths],
-                                       run_dir / "split.json")
+    train_idx, val_idx = RunFolder(run_dir).read_split([str(p) for p in images.paths])
     memory, description = fit_memory(model, images.pixels, images.labels, train_idx, val_idx)
     metadata = model.metadata
     metadata.memory = {**description, "data_fingerprint": images.fingerprint}

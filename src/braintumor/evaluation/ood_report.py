@@ -28,8 +28,8 @@ from PIL import Image
 from braintumor.classify import Classifier
 from braintumor.config import Settings
 from braintumor.decoding import DecodedImage, decode_file, decode_image
+from braintumor.evaluation import ood_set as evalset
 from braintumor.model.loaded import LoadedModel
-from braintumor.ood import evalset
 from braintumor.ood.auroc import roc_auc
 from braintumor.ood.detector import OodDetector
 

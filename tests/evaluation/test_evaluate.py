@@ -10,21 +10,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from braintumor.training.evaluate import (
+from braintumor.evaluation.markdown import confusion_text
+from braintumor.evaluation.metrics import (
     average_ranks,
     confusion_matrix,
-    confusion_text,
-    evaluate,
-    hard_subset_index,
     macro_f1,
     one_vs_rest_auc,
     per_class_metrics,
-    read_hard_subset,
     reliability_bins,
     roc_auc,
     served_figures,
     subset_metrics,
 )
+from braintumor.evaluation.run import evaluate, hard_subset_index, read_hard_subset
 
 CLASS_FOLDERS = ["glioma", "meningioma", "notumor", "pituitary"]
 
