@@ -26,6 +26,7 @@ collections inside each class (:mod:`braintumor.training.sources`).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import asdict
@@ -33,12 +34,29 @@ from pathlib import Path
 
 import numpy as np
 
-from braintumor.model.loaded import LoadedModel
-from braintumor.model.memory import FeatureMemory
-from braintumor.model.metadata import ModelMetadata
+from braintumor.model.loaded import LoadedModel, load_model
+from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
+from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, ModelMetadata, replace_metadata
+from braintumor.ood.fit import DEFAULT_QUANTILE, fit_statistics
+from braintumor.ood.mahalanobis import pack
 from braintumor.preprocessing import to_model_input
+from braintumor.training import architectures
+from braintumor.training.augment import mri_augmentation, source_robust_augmentation
+from braintumor.training.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    nll,
+    softmax,
+)
 from braintumor.training.curves import plot_learning_curve
-from braintumor.training.partial import NO_TUMOUR, allowed_matrix, is_correct
+from braintumor.training.fit_memory import fit_memory
+from braintumor.training.partial import (
+    NO_TUMOUR,
+    PartialAccuracy,
+    allowed_matrix,
+    is_correct,
+    partial_label_loss,
+)
 from braintumor.training.recipe import TrainConfig
 from braintumor.training.run import (
     RunFolder,
@@ -47,6 +65,7 @@ from braintumor.training.run import (
     load_training_images,
     stretched_pixels,
 )
+from braintumor.training.sources import balanced_weights
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +82,6 @@ def _class_weights(labels: np.ndarray, classes: int) -> np.ndarray:
 def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: float) -> None:
     # TensorFlow is heavy: imported only by the commands that train
     import keras
-
-    from braintumor.training.partial import PartialAccuracy, partial_label_loss
 
     total = max(steps_per_epoch * epochs, 2)
     warmup = min(steps_per_epoch, total // 2)
@@ -119,10 +136,6 @@ def fit_network(config: TrainConfig, run: RunFolder, data: TrainingData):
     # TensorFlow is heavy: imported only by the commands that train
     import keras
 
-    from braintumor.training import architectures
-    from braintumor.training.augment import mri_augmentation, source_robust_augmentation
-    from braintumor.training.sources import balanced_weights
-
     spec = config.spec
     images = data.images
     x_train = to_model_input(images.pixels[data.train], spec)
@@ -164,14 +177,6 @@ def calibrate(network, config: TrainConfig, data: TrainingData) -> ModelMetadata
     The extra tumour slices held out for validation are reported apart: the share the
     network (before any memory vote) calls a tumour.
     """
-    from braintumor.training import architectures
-    from braintumor.training.calibration import (
-        expected_calibration_error,
-        fit_temperature,
-        nll,
-        softmax,
-    )
-
     metadata = ModelMetadata(
         class_names=list(config.class_names), input=config.spec,
         gradcam_layer=architectures.GRADCAM_LAYERS.get(config.architecture, ""),
@@ -231,8 +236,6 @@ def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None
     A head-framing model's layout distance is fitted on the stretched whole pictures
     (``config`` says where they are; without it, on the model's own pixels).
     """
-    from braintumor.ood.fit import DEFAULT_QUANTILE, fit_statistics
-
     images = data.images
     labels = resolve_partial_labels(model, images.pixels, images.labels,
                                     list(model.class_names))
@@ -263,8 +266,6 @@ def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all"
     run's one measure on another collection's tumours, would measure a lookup.
     ``scope`` is the recipe's ``memory_scope``.
     """
-    from braintumor.training.fit_memory import fit_memory
-
     images = data.images
     names = list(model.class_names)
     labels = resolve_partial_labels(model, images.pixels, images.labels, names)
@@ -294,10 +295,6 @@ def _part_weights(full: np.ndarray) -> np.ndarray:
 def save(network, metadata: ModelMetadata, out: Path, ood_fits: dict,
          memory: FeatureMemory | None = None) -> None:
     """Step 6: the model file, its metadata, OOD arrays and (optional) memory inside."""
-    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
-    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
-    from braintumor.ood.mahalanobis import pack
-
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         out.unlink()
@@ -339,8 +336,6 @@ def train(config: TrainConfig) -> dict:
 
 def _clean_copy(classifier, config: TrainConfig, path: Path | None):
     """A fresh, uncompiled copy of ``classifier`` (no optimizer state), saved if ``path``."""
-    from braintumor.training import architectures
-
     clean = architectures.build(config.architecture, config.spec, len(config.class_names),
                                 config.width)
     clean.set_weights(classifier.get_weights())
@@ -363,13 +358,6 @@ def refit(step: str, model_path: Path, run_dir: Path, settings, data_dir: Path |
     what training saw. ``settings`` are the model settings to load with. Returns the
     description the step wrote into the model's metadata.
     """
-    import copy
-
-    from braintumor.model.loaded import load_model
-    from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY
-    from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
-    from braintumor.ood.mahalanobis import pack
-
     if step not in REFIT_STEPS:
         raise ValueError(f"unknown step {step!r} ({', '.join(REFIT_STEPS)})")
     run = RunFolder(run_dir)
