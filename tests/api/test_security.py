@@ -171,3 +171,17 @@ def test_admission_lets_active_run_pending_wait_and_refuses_the_rest():
     waiter.join(5)
     assert results == [True] and admission.waiting == 0
     admission.leave()
+
+
+def test_a_window_reopens_on_time_whatever_the_clean_up_timer(tiny_settings, tiny_model):
+    """The quiet in-memory storage cleans up once a second; expiry itself is by the clock."""
+    from braintumor.api.security import QuietMemoryStorage
+
+    app = create_app(tiny_settings.with_overrides(RATE_LIMIT="1/second"), model=tiny_model)
+    (limiter,) = app.extensions["limiter"]  # flask-limiter keeps a set of its instances
+    assert isinstance(limiter.storage, QuietMemoryStorage)
+    client = app.test_client()
+    assert classify(client).status_code == 200
+    error(classify(client), "RATE_LIMITED", 429)
+    time.sleep(1.1)
+    assert classify(client).status_code == 200
