@@ -32,8 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("series use case", ("braintumor.series", "braintumor.dicomweb")),
     ("Spark session", ("braintumor.spark.session", "braintumor.spark.commands")),
     ("serving", ("braintumor.api", "braintumor.server")),
-    ("offline", ("braintumor.training", "braintumor.spark", "braintumor.ood.fit",
-                 "braintumor.ood.auroc", "braintumor.evaluation")),
+    ("offline", ("braintumor.datasets", "braintumor.training", "braintumor.spark",
+                 "braintumor.ood.fit", "braintumor.ood.auroc", "braintumor.evaluation")),
     ("entry points", ("braintumor.cli", "braintumor.spark.submit")),
 ]
 

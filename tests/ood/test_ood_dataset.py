@@ -33,9 +33,9 @@ def test_every_testing_scan_passes_the_input_checks():
 @pytest.fixture(scope="module")
 def real_fit(tiny_model_path, tmp_path_factory):
     """The suite's tiny model with statistics fitted on 600 real Training scans."""
+    from braintumor.datasets.folders import load_folder
     from braintumor.model import load_model
     from braintumor.ood.fit import fit_statistics, store
-    from braintumor.training.dataset import load_folder
 
     path = tmp_path_factory.mktemp("real-fit") / "tiny-real.keras"
     shutil.copy(tiny_model_path, path)

@@ -153,7 +153,7 @@ def served(trained):
 
 def test_synthetic_images_are_not_near_duplicates(dataset) -> None:
     """Premise of the split checks below: only the planted copy forms a group."""
-    from braintumor.training.dataset import load_folder
+    from braintumor.datasets.folders import load_folder
     from braintumor.training.split import duplicate_groups
 
     data, images = dataset
@@ -166,8 +166,8 @@ def test_synthetic_images_are_not_near_duplicates(dataset) -> None:
 
 
 def test_training_writes_a_model_with_its_metadata(trained) -> None:
+    from braintumor.datasets.folders import load_folder
     from braintumor.model.metadata import read_metadata
-    from braintumor.training.dataset import load_folder
 
     assert trained.out.is_file()
     raw = read_metadata(trained.out)

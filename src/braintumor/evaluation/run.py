@@ -21,6 +21,7 @@ import numpy as np
 
 from braintumor.classify import Classifier
 from braintumor.config import Settings
+from braintumor.datasets.folders import ImageSet, load_folder
 from braintumor.evaluation.collections import (
     collection_probe,
     collections_of,
@@ -40,7 +41,6 @@ from braintumor.evaluation.plots import plot_confusion_matrix, plot_reliability
 from braintumor.model.loaded import load_model
 from braintumor.model.metadata import read_metadata
 from braintumor.training.calibration import softmax
-from braintumor.training.dataset import ImageSet, load_folder
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from braintumor.config import Settings
+from braintumor.datasets.folders import load_folder
 from braintumor.model.loaded import ModelSettings, load_model
 from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
 from braintumor.ood.layout import layout
 from braintumor.ood.mahalanobis import METHOD, MahalanobisStats, fit, pack
-from braintumor.training.dataset import load_folder
 from braintumor.training.run import RunFolder
 from braintumor.training.split import duplicate_groups, grouped_stratified_split
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from braintumor.datasets.folders import class_id
 from braintumor.decoding import ALLOWED_EXTENSIONS
-from braintumor.training.dataset import class_id
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -79,8 +79,8 @@ def folder_label(path: str, class_names: list[str]) -> tuple[str, int]:
 
     The label is the file's parent folder, or the nearest folder above it that names a
     class: ``glioma/a.jpg`` and ``glioma/extra/a.jpg`` are both Glioma, as the folder
-    loader (:func:`braintumor.training.dataset.list_images`) labels them. Names are
-    matched by its rule (:func:`braintumor.training.dataset.class_id`), so ``notumor`` is
+    loader (:func:`braintumor.datasets.folders.list_images`) labels them. Names are
+    matched by its rule (:func:`braintumor.datasets.folders.class_id`), so ``notumor`` is
     "No Tumor". A file no folder of which names a class keeps its parent's name, id -1.
     """
     folders = path.split("/")[:-1]

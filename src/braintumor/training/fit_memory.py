@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from braintumor.datasets.folders import load_folder
 from braintumor.model.loaded import ModelSettings, load_model
 from braintumor.model.memory import (
     MEMORY_ARCHIVE_ENTRY,
@@ -23,7 +24,6 @@ from braintumor.model.memory import (
     with_mirror,
 )
 from braintumor.model.metadata import replace_metadata
-from braintumor.training.dataset import load_folder
 from braintumor.training.run import RunFolder
 
 log = logging.getLogger(__name__)

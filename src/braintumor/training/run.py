@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from braintumor.training.dataset import ImageSet, load_folder, load_tumour_slices
+from braintumor.datasets.folders import ImageSet, load_folder, load_tumour_slices
 from braintumor.training.partial import tumour_any
 from braintumor.training.recipe import TrainConfig
 from braintumor.training.sources import UNKNOWN, read_sources
@@ -54,7 +54,7 @@ def load_training_images(config: TrainConfig) -> ImageSet:
     """The recipe's class-folder images (or its Parquet), framed as the recipe says."""
     if config.parquet:
         # Spark is optional: only a Parquet-fed run needs it
-        from braintumor.spark.dataset import load_parquet
+        from braintumor.datasets.parquet import load_parquet
 
         if config.framing != "stretch":
             raise ValueError("--parquet holds stretched pixels: train it with framing 'stretch'"

@@ -2,7 +2,7 @@
 
 ``braintumor train --parquet URI`` reads its images here instead of decoding a folder:
 the decoding was done once, in parallel, by the Spark job, with the same canonical
-functions :func:`braintumor.training.dataset.load_folder` calls, so both give the same
+functions :func:`braintumor.datasets.folders.load_folder` calls, so both give the same
 uint8 pixels. Rows with an error or a folder that names no class are left out, as the
 folder loader leaves such files out.
 """
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from braintumor.config import Settings, load_settings
+from braintumor.datasets.folders import ImageSet
 from braintumor.spark.session import build_session
-from braintumor.training.dataset import ImageSet
 
 if TYPE_CHECKING:
     import pandas as pd

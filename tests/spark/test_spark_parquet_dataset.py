@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from braintumor.training.dataset import load_folder
+from braintumor.datasets.folders import load_folder
 from braintumor.training.train import TrainConfig, load_training_images
 
 SIZE = 32
@@ -23,7 +23,7 @@ def clean_parquet(spark, spark_settings, clean_tree, tmp_path_factory) -> str:
 
 
 def test_parquet_loads_the_same_images_as_the_folder(clean_parquet, clean_tree, spark):
-    from braintumor.spark.dataset import load_parquet
+    from braintumor.datasets.parquet import load_parquet
 
     folder = load_folder(clean_tree, CLASSES, (SIZE, SIZE))
     parquet = load_parquet(clean_parquet, CLASSES, (SIZE, SIZE), spark=spark)
@@ -50,7 +50,7 @@ def test_cli_passes_parquet_to_training():
 
 
 def test_a_parquet_of_another_size_is_refused(clean_parquet, spark):
-    from braintumor.spark.dataset import load_parquet
+    from braintumor.datasets.parquet import load_parquet
 
     with pytest.raises(ValueError, match="--size"):
         load_parquet(clean_parquet, CLASSES, (64, 64), spark=spark)
