@@ -56,3 +56,32 @@ def test_the_layout_reads_the_whole_picture_whatever_the_models_framing():
     assert not np.array_equal(whole, framed)
     stretch = InputSpec((32, 32))
     assert layout_pixels(decoded, framed, stretch) is framed
+
+
+def test_one_picture_that_breaks_the_checks_fails_alone_not_its_batch(tiny_model,
+                                                                       tiny_settings):
+    """A batch (the Spark job's, the series endpoint's) keeps its other answers when one
+    decoded picture breaks the input checks or the preprocessing: that one carries its
+    error, the others are classified as on their own."""
+    from PIL import Image
+
+    from braintumor.classify import Classifier
+    from braintumor.decoding import decode_image
+    from braintumor.imaging import DecodedImage
+    from conftest import encode, scan_like
+
+    from dataclasses import replace
+
+    classifier = Classifier(tiny_model, replace(tiny_settings, OOD_POLICY="warn"))
+    good = [decode_image(encode(scan_like(seed=s))) for s in (1, 2)]
+    # a picture no decoder makes: a four-channel "grey" that passes the input checks
+    picture = scan_like(seed=3)
+    broken = DecodedImage(grey=Image.merge("CMYK", [picture] * 4), rgb=picture.convert("RGB"),
+                          format="PNG")
+    alone = classifier.assess(good)
+    mixed = classifier.assess([good[0], broken, good[1]])
+    assert mixed[1].error is not None and mixed[1].probabilities is None
+    assert "failed" in mixed[1].error.message
+    for together, single in zip((mixed[0], mixed[2]), alone, strict=True):
+        assert together.error is None
+        np.testing.assert_allclose(together.probabilities, single.probabilities, atol=1e-5)

@@ -137,6 +137,14 @@ def not_brain_mri(decision: OodDecision) -> NotBrainMRIError:
         f"{decision.sentence()}. Please upload a grayscale brain MRI slice.")
 
 
+def _failed(step: str, exc: Exception) -> ClassificationError:
+    """The error of one image whose checks or preprocessing raised (the cause kept for
+    the log, only its type in the message)."""
+    error = ClassificationError(f"{step} failed ({type(exc).__name__})")
+    error.__cause__ = exc
+    return error
+
+
 def layout_pixels(decoded: list[DecodedImage], model_pixels: np.ndarray,
                   spec: InputSpec) -> np.ndarray:
     """The pixels the layout distance reads: the whole picture, stretched.
@@ -187,13 +195,20 @@ class Classifier:
         (``explain``: with Grad-CAM maps) and get the full decision. A failing model pass
         does not raise: every image of it carries the :class:`ClassificationError`.
         """
-        checked = []
-        for image in decoded:
-            started = time.perf_counter()
-            checked.append((self.ood.input_failures(image), time.perf_counter() - started))
+        checked: list[tuple[dict[str, str], float]] = []
         assessed: list[Assessment | None] = [None] * len(decoded)
+        for i, image in enumerate(decoded):
+            started = time.perf_counter()
+            try:
+                failures = self.ood.input_failures(image)
+            except Exception as exc:  # one odd picture must not fail its whole batch
+                assessed[i] = Assessment(None, error=_failed("The input checks", exc))
+                failures = {}
+            checked.append((failures, time.perf_counter() - started))
         ready = []
         for i, (failures, seconds) in enumerate(checked):
+            if assessed[i] is not None:
+                continue
             if failures and self.ood.rejects:  # refused without asking the model
                 decision = self.ood.refused_before_model(list(failures.values()))
                 assessed[i] = Assessment(decision, refused=True, checks=failures,
@@ -210,8 +225,20 @@ class Classifier:
         """One model pass and the distances for the images ``ready`` for the model."""
         spec = self.model.input_spec
         started = time.perf_counter()
-        pixels = np.stack([canonical_pixels(decoded[i], spec.size, spec.framing)
-                           for i in ready])
+        framed = {}
+        for i in ready:
+            try:
+                pixels_i = canonical_pixels(decoded[i], spec.size, spec.framing)
+                if pixels_i.shape != tuple(spec.size):
+                    raise ValueError(f"pixels of shape {pixels_i.shape}, not {spec.size}")
+                framed[i] = pixels_i
+            except Exception as exc:  # one odd picture must not fail its whole batch
+                assessed[i] = Assessment(None, error=_failed("Preprocessing", exc),
+                                         checks=checked[i][0])
+        ready = [i for i in ready if i in framed]
+        if not ready:
+            return
+        pixels = np.stack([framed[i] for i in ready])
         x = to_model_input(pixels, spec)
         cams = None
         try:
