@@ -63,14 +63,14 @@ def test_one_picture_that_breaks_the_checks_fails_alone_not_its_batch(tiny_model
     """A batch (the Spark job's, the series endpoint's) keeps its other answers when one
     decoded picture breaks the input checks or the preprocessing: that one carries its
     error, the others are classified as on their own."""
+    from dataclasses import replace
+
     from PIL import Image
 
     from braintumor.classify import Classifier
     from braintumor.decoding import decode_image
     from braintumor.imaging import DecodedImage
     from conftest import encode, scan_like
-
-    from dataclasses import replace
 
     classifier = Classifier(tiny_model, replace(tiny_settings, OOD_POLICY="warn"))
     good = [decode_image(encode(scan_like(seed=s))) for s in (1, 2)]
