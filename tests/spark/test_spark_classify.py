@@ -169,3 +169,24 @@ def test_worker_failures_name_their_cause():
     assert first_line(ValueError("\n  Path does not exist: /x\n\tat org.apache")) == (
         "Path does not exist: /x")
     assert first_line(ValueError("")) == "ValueError"
+
+
+def test_an_unreachable_standalone_master_fails_fast_in_one_line(tiny_model_path, tmp_path,
+                                                                 monkeypatch, capsys):
+    """Spark retries an unreachable spark:// master for minutes; the CLI says so at once."""
+    import socket
+    import time
+
+    from braintumor.cli import main
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("MODEL_PATH", str(tiny_model_path))
+    monkeypatch.setenv("SPARK_MASTER", f"spark://127.0.0.1:{port}")
+    started = time.monotonic()
+    code = main(["spark", "classify", "--input", str(tmp_path), "--output",
+                 str(tmp_path / "out.parquet")])
+    assert code == 2 and time.monotonic() - started < 20
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "SPARK_MASTER" in err and f"127.0.0.1:{port}" in err

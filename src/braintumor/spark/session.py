@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from braintumor.config import SparkSettings
+from braintumor.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -78,6 +80,29 @@ def session_conf(settings: SparkSettings, progress: bool = False) -> dict[str, s
     return conf
 
 
+#: Seconds to wait for a standalone master's port before giving up.
+MASTER_CONNECT_TIMEOUT = 5.0
+
+
+def check_master_reachable(master: str, timeout: float = MASTER_CONNECT_TIMEOUT) -> None:
+    """Fail fast, in one line naming SPARK_MASTER, when a standalone master (``spark://``)
+    does not accept connections: Spark itself retries for minutes before it gives up.
+
+    Other masters (``local``, ``yarn``, ``k8s://``) are left to Spark.
+    """
+    if not master.startswith("spark://"):
+        return
+    for address in master[len("spark://"):].split(","):  # a list of masters (HA)
+        host, _, port = address.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return
+        except (OSError, ValueError):
+            continue
+    raise ConfigError("SPARK_MASTER", f"cannot reach the Spark master at {master} "
+                      f"(no answer within {timeout:g} s); is it running?")
+
+
 def build_session(settings: SparkSettings, progress: bool = False, quiet: bool = True,
                   extra_conf: dict[str, str] | None = None) -> SparkSession:
     """Start (or join) this process's SparkSession as the Spark settings describe.
@@ -97,6 +122,7 @@ def build_session(settings: SparkSettings, progress: bool = False, quiet: bool =
         conf["spark.driver.extraJavaOptions"] = (
             f"-Dlog4j2.configurationFile=file:{_quiet_log4j_file()}")
     conf.update(extra_conf or {})
+    check_master_reachable(conf.get("spark.master", ""))
     if conf.get("spark.master", "").startswith("local"):
         # Local Python workers must run this interpreter (the venv that has braintumor),
         # not whatever ``python3`` is first on PATH; pyspark reads only PYSPARK_PYTHON
