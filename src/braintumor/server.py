@@ -16,14 +16,8 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.errors import AppImportError
 
 from braintumor.api import create_app, lifecycle
-from braintumor.api.observability import (
-    MULTIPROC_ENV,
-    configure_logging,
-    json_logger_class,
-    json_logs_wanted,
-    prepare_metrics_dir,
-    worker_exited,
-)
+from braintumor.api.observability import MULTIPROC_ENV, prepare_metrics_dir, worker_exited
+from braintumor.api.request_log import configure_logging, json_logger_class, json_logs_wanted
 from braintumor.api.security import gunicorn_threads
 from braintumor.config import Settings, load_settings
 from braintumor.errors import BrainTumorError, ModelLoadError

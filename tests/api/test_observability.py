@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from braintumor.api import lifecycle
-from braintumor.api.observability import JsonFormatter, RequestIdFilter, accept_request_id
+from braintumor.api.request_log import JsonFormatter, RequestIdFilter, accept_request_id
 from conftest import encode, scan_like
 
 

@@ -15,8 +15,9 @@ import swagger_ui
 from flask import Flask, Response, abort, send_from_directory
 
 from braintumor.api.audit import AuditLog
-from braintumor.api.observability import REQUEST_ID_HEADER, AfterHook, init_observability
+from braintumor.api.observability import AfterHook, init_observability
 from braintumor.api.openapi import build_document
+from braintumor.api.request_log import REQUEST_ID_HEADER
 from braintumor.api.security import init_security
 from braintumor.config import Settings
 from braintumor.model.loaded import LoadedModel
