@@ -16,37 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from braintumor import __version__
+from braintumor.api.openapi_schemas import ERROR_CODES
+from braintumor.api.openapi_schemas import nullable as _nullable
+from braintumor.api.openapi_schemas import ref as _ref
+from braintumor.api.openapi_schemas import schemas as _schemas
 
-#: Every error code the API answers with, and its HTTP status.
-ERROR_CODES: dict[str, int] = {
-    "NO_FILE": 400,
-    "EMPTY_FILENAME": 400,
-    "INVALID_IMAGE": 400,
-    "INVALID_SERIES": 400,
-    "BAD_REQUEST": 400,
-    "UNAUTHORIZED": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "FILE_TOO_LARGE": 413,
-    "INVALID_FILE_TYPE": 415,
-    "NOT_BRAIN_MRI": 422,
-    "RATE_LIMITED": 429,
-    "CLASSIFICATION_ERROR": 500,
-    "INTERNAL_ERROR": 500,
-    "SERVER_BUSY": 503,
-}
-
-_REF = "#/components"
-
-
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"$ref": f"{_REF}/{kind}/{name}"}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
+__all__ = ["ERROR_CODES", "build_document"]
 
 _REQUEST_ID = _ref("headers", "X-Request-ID")
 
@@ -102,151 +77,6 @@ def _classify_errors(series: bool) -> dict[str, Any]:
                       ["CLASSIFICATION_ERROR", "INTERNAL_ERROR"]),
         "503": _error("More than MAX_PENDING images are waiting: retry later.",
                       ["SERVER_BUSY"], _RETRY_AFTER),
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    number = {"type": "number"}
-    percent_map = {"type": "object", "additionalProperties": number,
-                   "description": "class name -> percentage (two decimals, sum 100)"}
-    ood = {
-        "type": "object", "required": ["flagged", "score", "threshold", "reasons"],
-        "description": "The not-a-brain-MRI decision (OOD_POLICY).",
-        "properties": {
-            "flagged": {"type": "boolean"},
-            "score": _nullable(number),
-            "threshold": _nullable(number),
-            "reasons": {"type": "array", "items": {"type": "string"}},
-        },
-    }
-    window = {"type": "object", "required": ["center", "width", "source"], "properties": {
-        "center": _nullable(number), "width": _nullable(number),
-        "source": {"enum": ["file", "voi_lut", "fallback"]}}}
-    dicom = {
-        "type": "object",
-        "description": "Non-identifying facts of a DICOM upload (no patient data).",
-        "required": ["modality", "rows", "columns", "bits_stored",
-                     "photometric_interpretation", "number_of_frames", "frame", "window",
-                     "transfer_syntax"],
-        "properties": {
-            "modality": _nullable({"type": "string"}),
-            "rows": {"type": "integer"}, "columns": {"type": "integer"},
-            "bits_stored": _nullable({"type": "integer"}),
-            "photometric_interpretation": {"type": "string"},
-            "number_of_frames": {"type": "integer"}, "frame": {"type": "integer"},
-            "window": _nullable(window),
-            "transfer_syntax": {"type": "string"},
-            "warning": {"type": "string"},
-        },
-    }
-    png = {"type": "string", "contentEncoding": "base64", "contentMediaType": "image/png"}
-    visualization = {
-        "type": "object", "required": ["heatmap_overlay", "original_image", "heatmap_only"],
-        "properties": {"heatmap_overlay": png, "original_image": png, "heatmap_only": png},
-    }
-    prediction = {
-        "type": "object", "required": ["class", "class_id", "confidence", "probabilities"],
-        "properties": {"class": {"type": "string"}, "class_id": {"type": "integer"},
-                       "confidence": number, "probabilities": percent_map},
-    }
-    timestamp = {"type": "string", "description": "ISO-8601 UTC with milliseconds and Z",
-                 "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"}
-    slice_answer = {
-        "type": "object",
-        "required": ["index", "position", "refused", "class", "class_id", "confidence",
-                     "probabilities", "tumour_probability", "ood"],
-        "properties": {
-            "index": {"type": "integer"}, "position": _nullable(number),
-            "refused": {"type": "boolean"},
-            "class": _nullable({"type": "string"}), "class_id": _nullable({"type": "integer"}),
-            "confidence": _nullable(number), "probabilities": _nullable(percent_map),
-            "tumour_probability": _nullable(number),
-            "ood": _nullable(_ref("schemas", "Ood")),
-        },
-    }
-    return {
-        "Error": {
-            "type": "object", "required": ["success", "error", "timestamp"],
-            "properties": {
-                "success": {"const": False},
-                "error": {"type": "object", "required": ["message", "code", "status"],
-                          "properties": {"message": {"type": "string"},
-                                         "code": {"enum": list(ERROR_CODES)},
-                                         "status": {"type": "integer"}}},
-                "timestamp": timestamp,
-            },
-        },
-        "Timestamp": timestamp,
-        "Ood": ood,
-        "Dicom": dicom,
-        "Visualization": visualization,
-        "Prediction": prediction,
-        "ClassifyResponse": {
-            "type": "object",
-            "required": ["success", "prediction", "visualization", "ood",
-                         "processing_time_ms", "timestamp"],
-            "properties": {
-                "success": {"const": True},
-                "prediction": _ref("schemas", "Prediction"),
-                "visualization": _ref("schemas", "Visualization"),
-                "ood": _ref("schemas", "Ood"),
-                "dicom": _ref("schemas", "Dicom"),
-                "processing_time_ms": number,
-                "timestamp": _ref("schemas", "Timestamp"),
-            },
-        },
-        "SliceAnswer": slice_answer,
-        "SeriesResponse": {
-            "type": "object",
-            "required": ["success", "series", "slices", "summary", "key_slice",
-                         "processing_time_ms", "timestamp"],
-            "properties": {
-                "success": {"const": True},
-                "series": {
-                    "type": "object",
-                    "required": ["source", "slice_count", "modality", "orientation",
-                                 "ordered_by", "rows", "columns", "slice_spacing_mm",
-                                 "files_ignored"],
-                    "properties": {
-                        "source": {"enum": ["dicom", "nifti"]},
-                        "slice_count": {"type": "integer"},
-                        "modality": _nullable({"type": "string"}),
-                        "orientation": _nullable({"type": "string"}),
-                        "ordered_by": {"type": "string"},
-                        "rows": {"type": "integer"}, "columns": {"type": "integer"},
-                        "slice_spacing_mm": _nullable(number),
-                        "files_ignored": {"type": "integer"},
-                        "warning": {"type": "string"},
-                    },
-                },
-                "slices": {"type": "array", "items": _ref("schemas", "SliceAnswer")},
-                "summary": {
-                    "type": "object",
-                    "required": ["class", "class_id", "confidence", "probabilities",
-                                 "tumour_probability", "slices_answered", "slices_refused",
-                                 "class_counts", "key_slice", "rule"],
-                    "properties": {
-                        "class": {"type": "string"}, "class_id": {"type": "integer"},
-                        "confidence": number, "probabilities": percent_map,
-                        "tumour_probability": _nullable(number),
-                        "slices_answered": {"type": "integer"},
-                        "slices_refused": {"type": "integer"},
-                        "class_counts": {"type": "object",
-                                         "additionalProperties": {"type": "integer"}},
-                        "key_slice": {"type": "integer"}, "rule": {"type": "string"},
-                    },
-                },
-                "key_slice": {"allOf": [_ref("schemas", "SliceAnswer"), {
-                    "required": ["visualization"],
-                    "properties": {"visualization": _ref("schemas", "Visualization"),
-                                   "dicom": _ref("schemas", "Dicom")}}]},
-                "processing_time_ms": number,
-                "timestamp": _ref("schemas", "Timestamp"),
-            },
-        },
-        "Probe": {"type": "object", "required": ["status", "timestamp"], "properties": {
-            "status": {"enum": ["alive", "ready", "draining"]},
-            "timestamp": _ref("schemas", "Timestamp")}},
     }
 
 

@@ -1,0 +1,181 @@
+"""The data schemas of the OpenAPI document (:mod:`braintumor.api.openapi`): the answers,
+their parts and the error shape, with every error code the API answers with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Every error code the API answers with, and its HTTP status.
+ERROR_CODES: dict[str, int] = {
+    "NO_FILE": 400,
+    "EMPTY_FILENAME": 400,
+    "INVALID_IMAGE": 400,
+    "INVALID_SERIES": 400,
+    "BAD_REQUEST": 400,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "FILE_TOO_LARGE": 413,
+    "INVALID_FILE_TYPE": 415,
+    "NOT_BRAIN_MRI": 422,
+    "RATE_LIMITED": 429,
+    "CLASSIFICATION_ERROR": 500,
+    "INTERNAL_ERROR": 500,
+    "SERVER_BUSY": 503,
+}
+
+_REF = "#/components"
+
+
+def ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"{_REF}/{kind}/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def schemas() -> dict[str, Any]:
+    number = {"type": "number"}
+    percent_map = {"type": "object", "additionalProperties": number,
+                   "description": "class name -> percentage (two decimals, sum 100)"}
+    ood = {
+        "type": "object", "required": ["flagged", "score", "threshold", "reasons"],
+        "description": "The not-a-brain-MRI decision (OOD_POLICY).",
+        "properties": {
+            "flagged": {"type": "boolean"},
+            "score": nullable(number),
+            "threshold": nullable(number),
+            "reasons": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    window = {"type": "object", "required": ["center", "width", "source"], "properties": {
+        "center": nullable(number), "width": nullable(number),
+        "source": {"enum": ["file", "voi_lut", "fallback"]}}}
+    dicom = {
+        "type": "object",
+        "description": "Non-identifying facts of a DICOM upload (no patient data).",
+        "required": ["modality", "rows", "columns", "bits_stored",
+                     "photometric_interpretation", "number_of_frames", "frame", "window",
+                     "transfer_syntax"],
+        "properties": {
+            "modality": nullable({"type": "string"}),
+            "rows": {"type": "integer"}, "columns": {"type": "integer"},
+            "bits_stored": nullable({"type": "integer"}),
+            "photometric_interpretation": {"type": "string"},
+            "number_of_frames": {"type": "integer"}, "frame": {"type": "integer"},
+            "window": nullable(window),
+            "transfer_syntax": {"type": "string"},
+            "warning": {"type": "string"},
+        },
+    }
+    png = {"type": "string", "contentEncoding": "base64", "contentMediaType": "image/png"}
+    visualization = {
+        "type": "object", "required": ["heatmap_overlay", "original_image", "heatmap_only"],
+        "properties": {"heatmap_overlay": png, "original_image": png, "heatmap_only": png},
+    }
+    prediction = {
+        "type": "object", "required": ["class", "class_id", "confidence", "probabilities"],
+        "properties": {"class": {"type": "string"}, "class_id": {"type": "integer"},
+                       "confidence": number, "probabilities": percent_map},
+    }
+    timestamp = {"type": "string", "description": "ISO-8601 UTC with milliseconds and Z",
+                 "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"}
+    slice_answer = {
+        "type": "object",
+        "required": ["index", "position", "refused", "class", "class_id", "confidence",
+                     "probabilities", "tumour_probability", "ood"],
+        "properties": {
+            "index": {"type": "integer"}, "position": nullable(number),
+            "refused": {"type": "boolean"},
+            "class": nullable({"type": "string"}), "class_id": nullable({"type": "integer"}),
+            "confidence": nullable(number), "probabilities": nullable(percent_map),
+            "tumour_probability": nullable(number),
+            "ood": nullable(ref("schemas", "Ood")),
+        },
+    }
+    return {
+        "Error": {
+            "type": "object", "required": ["success", "error", "timestamp"],
+            "properties": {
+                "success": {"const": False},
+                "error": {"type": "object", "required": ["message", "code", "status"],
+                          "properties": {"message": {"type": "string"},
+                                         "code": {"enum": list(ERROR_CODES)},
+                                         "status": {"type": "integer"}}},
+                "timestamp": timestamp,
+            },
+        },
+        "Timestamp": timestamp,
+        "Ood": ood,
+        "Dicom": dicom,
+        "Visualization": visualization,
+        "Prediction": prediction,
+        "ClassifyResponse": {
+            "type": "object",
+            "required": ["success", "prediction", "visualization", "ood",
+                         "processing_time_ms", "timestamp"],
+            "properties": {
+                "success": {"const": True},
+                "prediction": ref("schemas", "Prediction"),
+                "visualization": ref("schemas", "Visualization"),
+                "ood": ref("schemas", "Ood"),
+                "dicom": ref("schemas", "Dicom"),
+                "processing_time_ms": number,
+                "timestamp": ref("schemas", "Timestamp"),
+            },
+        },
+        "SliceAnswer": slice_answer,
+        "SeriesResponse": {
+            "type": "object",
+            "required": ["success", "series", "slices", "summary", "key_slice",
+                         "processing_time_ms", "timestamp"],
+            "properties": {
+                "success": {"const": True},
+                "series": {
+                    "type": "object",
+                    "required": ["source", "slice_count", "modality", "orientation",
+                                 "ordered_by", "rows", "columns", "slice_spacing_mm",
+                                 "files_ignored"],
+                    "properties": {
+                        "source": {"enum": ["dicom", "nifti"]},
+                        "slice_count": {"type": "integer"},
+                        "modality": nullable({"type": "string"}),
+                        "orientation": nullable({"type": "string"}),
+                        "ordered_by": {"type": "string"},
+                        "rows": {"type": "integer"}, "columns": {"type": "integer"},
+                        "slice_spacing_mm": nullable(number),
+                        "files_ignored": {"type": "integer"},
+                        "warning": {"type": "string"},
+                    },
+                },
+                "slices": {"type": "array", "items": ref("schemas", "SliceAnswer")},
+                "summary": {
+                    "type": "object",
+                    "required": ["class", "class_id", "confidence", "probabilities",
+                                 "tumour_probability", "slices_answered", "slices_refused",
+                                 "class_counts", "key_slice", "rule"],
+                    "properties": {
+                        "class": {"type": "string"}, "class_id": {"type": "integer"},
+                        "confidence": number, "probabilities": percent_map,
+                        "tumour_probability": nullable(number),
+                        "slices_answered": {"type": "integer"},
+                        "slices_refused": {"type": "integer"},
+                        "class_counts": {"type": "object",
+                                         "additionalProperties": {"type": "integer"}},
+                        "key_slice": {"type": "integer"}, "rule": {"type": "string"},
+                    },
+                },
+                "key_slice": {"allOf": [ref("schemas", "SliceAnswer"), {
+                    "required": ["visualization"],
+                    "properties": {"visualization": ref("schemas", "Visualization"),
+                                   "dicom": ref("schemas", "Dicom")}}]},
+                "processing_time_ms": number,
+                "timestamp": ref("schemas", "Timestamp"),
+            },
+        },
+        "Probe": {"type": "object", "required": ["status", "timestamp"], "properties": {
+            "status": {"enum": ["alive", "ready", "draining"]},
+            "timestamp": ref("schemas", "Timestamp")}},
+    }
