@@ -66,11 +66,11 @@ check-java:
 
 # The recipe of the shipped model (see models/MODEL_CARD.md); resumes if interrupted.
 train: $(STAMP)
-	$(BIN)/braintumor train --data $(BRAINTUMOR_DATA)/Training --arch compact --size 128 \
+	$(BIN)/braintumor train --data $(BRAINTUMOR_DATA)/Training --arch compact --size 144 \
 		--width 32 --framing head --extra-tumour $(BRAINTUMOR_EXTRA_TUMOUR) \
 		--sources $(BRAINTUMOR_DATA)/sources.tsv --augment source-robust --label-smoothing 0.05 \
-		--ema 0.995 --epochs 32 --patience 32 --memory-scope tumour-type --seed 42 \
-		--run-dir runs/robust-128 --out models/braintumor-cnn.keras
+		--ema 0.995 --epochs 40 --patience 40 --memory-scope tumour-type --seed 42 \
+		--run-dir runs/robust-144 --out models/braintumor-cnn.keras
 
 # Testing figures, by collection, and the extra tumour slices the training run held out
 evaluate: $(EVAL_STAMP)
