@@ -123,10 +123,13 @@ def build_session(settings: SparkSettings, progress: bool = False, quiet: bool =
             f"-Dlog4j2.configurationFile=file:{_quiet_log4j_file()}")
     conf.update(extra_conf or {})
     check_master_reachable(conf.get("spark.master", ""))
-    if conf.get("spark.master", "").startswith("local"):
-        # Local Python workers must run this interpreter (the venv that has braintumor),
+    if conf.get("spark.master", "").startswith(("local", "spark://")):
+        # The Python workers must run this interpreter (the venv that has braintumor),
         # not whatever ``python3`` is first on PATH; pyspark reads only PYSPARK_PYTHON
-        # for that. On a cluster the executors' Python is the cluster's to configure.
+        # for that. A standalone cluster's workers on this machine, or on machines that
+        # share its paths, find it there too; set PYSPARK_PYTHON (or ship a packed
+        # environment, see the README) when they do not. YARN and Kubernetes executors'
+        # Python is the cluster's to configure.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder
     for key, value in conf.items():
