@@ -92,7 +92,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _refit_run(step: str, args: argparse.Namespace) -> dict | None:
     """A refit on a run folder that holds its recipe (config.json), or None for an older
     run folder (or none), which the step's own file-level function handles."""
-    from braintumor.training.run import RunFolder
+    from braintumor.training.run import RunFolder  # TensorFlow (Keras' metrics): only here
 
     if not args.run_dir or not RunFolder(args.run_dir).has_recipe():
         return None

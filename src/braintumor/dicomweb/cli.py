@@ -7,28 +7,26 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from braintumor.classify import Classifier
+from braintumor.config import load_settings
+from braintumor.dicomweb.client import connect
+from braintumor.model import load_model
+
 if TYPE_CHECKING:
     from dicomweb_client.api import DICOMwebClient
 
-    from braintumor.classify import Classifier
-
 
 def _client(args: argparse.Namespace) -> DICOMwebClient:
-    from braintumor.dicomweb.client import connect
-
     return connect(args.url, token=args.token, user=args.user, password=args.password)
 
 
 def _classifier(args: argparse.Namespace) -> Classifier:
-    from braintumor.classify import Classifier
-    from braintumor.config import load_settings
-    from braintumor.model import load_model
-
     settings = getattr(args, "settings", None) or load_settings()  # main() loads them once
     return Classifier(load_model(settings.model), settings)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    # highdicom (the SR and Secondary Capture writers) is heavy: only for these commands
     from braintumor.dicomweb.commands import classify_study, mr_series
 
     client = _client(args)
@@ -40,6 +38,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    # highdicom (the SR and Secondary Capture writers) is heavy: only for these commands
     from braintumor.dicomweb.commands import watch
 
     client = _client(args)

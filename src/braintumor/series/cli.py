@@ -6,13 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
+from braintumor.classify import Classifier, utc_timestamp
+from braintumor.config import load_settings
 from braintumor.errors import NotBrainMRIError
+from braintumor.model import load_model
+from braintumor.series import classify_series, series_from_path
 
 
 def error_json(exc: NotBrainMRIError) -> dict:
     """The API's error body for a refusal, printed on stdout like ``braintumor classify``."""
-    from braintumor.classify import utc_timestamp
-
     return {"success": False,
             "error": {"message": exc.message, "code": exc.code, "status": exc.status},
             "timestamp": utc_timestamp()}
@@ -26,11 +28,6 @@ def write_key_slice_pngs(pngs: dict[str, bytes], out: Path, prefix: str = "key_s
 
 
 def cmd_classify_series(args: argparse.Namespace) -> int:
-    from braintumor.classify import Classifier
-    from braintumor.config import load_settings
-    from braintumor.model import load_model
-    from braintumor.series import classify_series, series_from_path
-
     settings = getattr(args, "settings", None) or load_settings()  # main() loads them once
     volume = series_from_path(Path(args.path), settings)  # refuse bad input before loading
     classifier = Classifier(load_model(settings.model), settings)
