@@ -106,16 +106,20 @@ def load_tumour_slices(root: Path, label: int, size: tuple[int, int],
     class folders' paths in a run's ``split.json``.
     """
     root = Path(root)
-    table = root / "groups.tsv"
+    group_of = read_groups(root)
+    names = sorted(group_of)
+    images = _decode_items(root, [(root / name, label) for name in names], size, cache_dir,
+                           workers, framing, prefix=root.name)
+    return images, np.array([group_of[name] for name in names])
+
+
+def read_groups(root: Path) -> dict[str, str]:
+    """{file relative to ``root``: near-duplicate group} from ``root/groups.tsv``."""
+    table = Path(root) / "groups.tsv"
     if not table.is_file():
         raise FileNotFoundError(f"{table} not found: the folder must list file -> group")
-    rows = [line.split("\t") for line in table.read_text().splitlines()[1:] if line.strip()]
-    items = [(root / name, label) for name, _ in sorted(rows)]
-    group_of = {name: group.strip() for name, group in rows}
-    images = _decode_items(root, items, size, cache_dir, workers, framing,
-                           prefix=root.name)
-    groups = np.array([group_of[str(p.relative_to(root))] for p, _ in items])
-    return images, groups
+    rows = (line.split("\t") for line in table.read_text().splitlines()[1:] if line.strip())
+    return {name: group.strip() for name, group in rows}
 
 
 def _decode_items(root: Path, items: list[tuple[Path, int]], size: tuple[int, int],

@@ -22,18 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from braintumor.classify import Classifier
+from braintumor.datasets.folders import read_groups
 from braintumor.decoding import decode_file
 from braintumor.training.partial import NO_TUMOUR
 from braintumor.training.split import held_out_groups
 
 log = logging.getLogger(__name__)
-
-
-def read_groups(folder: Path) -> dict[str, str]:
-    """{file relative to ``folder``: group id} from ``folder/groups.tsv``."""
-    rows = (folder / "groups.tsv").read_text().splitlines()[1:]
-    return {name: group.strip() for name, group in
-            (line.split("\t") for line in rows if line.strip())}
 
 
 def recipe_held_out(metadata_training: dict, folder: Path) -> tuple[set[str] | None, str]:

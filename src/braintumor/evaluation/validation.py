@@ -9,16 +9,16 @@ extra tumour groups answered as uploads are (not-a-brain-MRI policy included).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from braintumor.classify import Classifier
 from braintumor.config import Settings
-from braintumor.evaluation.external import evaluate_tumour_folder, read_groups
+from braintumor.evaluation.external import evaluate_tumour_folder, recipe_held_out
 from braintumor.model.loaded import load_model
 from braintumor.training.run import RunFolder
-from braintumor.training.split import held_out_groups
 
 
 def validate_run(model_path: Path, run_dir: Path, settings: Settings,
@@ -43,8 +43,7 @@ def validate_run(model_path: Path, run_dir: Path, settings: Settings,
     }
     if config.extra_tumour:
         folder = Path(config.extra_tumour)
-        groups = held_out_groups(sorted(read_groups(folder).values()),
-                                 config.extra_val_fraction, config.seed)
+        groups, _ = recipe_held_out({"recipe": asdict(config)}, folder)
         report["extra_tumour_validation"] = evaluate_tumour_folder(
             Classifier(model, settings), folder, groups)
     return report

@@ -159,18 +159,21 @@ class RunFolder:
         return (np.array([where[p] for p in split["train"]], dtype=np.int64),
                 np.array([where[p] for p in split["val"]], dtype=np.int64))
 
-    def data(self, data_dir: Path | None = None, cache_dir: Path | None = None
-             ) -> TrainingData:
-        """The run's images assembled by its own recipe, with the recorded split.
-
-        ``data_dir`` and ``cache_dir`` override where the recipe's class folders and cache
-        are (a run made on another machine).
-        """
+    def recipe(self, data_dir: Path | None = None, cache_dir: Path | None = None
+               ) -> TrainConfig:
+        """The run's recipe; ``data_dir`` and ``cache_dir`` override where its class
+        folders and cache are (a run made on another machine)."""
         config = self.load_config()
         if data_dir is not None:
             config.data = str(data_dir)
         if cache_dir is not None:
             config.cache_dir = str(cache_dir)
-        data = assemble(config)
+        return config
+
+    def data(self, data_dir: Path | None = None, cache_dir: Path | None = None,
+             config: TrainConfig | None = None) -> TrainingData:
+        """The run's images assembled by its own recipe (:meth:`recipe`, or ``config``
+        when the caller has it already), with the recorded split."""
+        data = assemble(config or self.recipe(data_dir, cache_dir))
         data.train, data.val = self.read_split(data.images.paths)
         return data

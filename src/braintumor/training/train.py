@@ -229,16 +229,19 @@ def resolve_partial_labels(model, pixels: np.ndarray, labels: np.ndarray,
 
 
 def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None,
-            quantile: float | None = None, config: TrainConfig | None = None
-            ) -> tuple[dict, dict]:
+            quantile: float | None = None, config: TrainConfig | None = None,
+            labels: np.ndarray | None = None) -> tuple[dict, dict]:
     """Step 4: the not-a-brain-MRI statistics (fits, description) of a calibrated model.
 
     A head-framing model's layout distance is fitted on the stretched whole pictures
-    (``config`` says where they are; without it, on the model's own pixels).
+    (``config`` says where they are; without it, on the model's own pixels). ``labels``:
+    the partial labels already resolved (:func:`resolve_partial_labels`), when the caller
+    has them.
     """
     images = data.images
-    labels = resolve_partial_labels(model, images.pixels, images.labels,
-                                    list(model.class_names))
+    if labels is None:
+        labels = resolve_partial_labels(model, images.pixels, images.labels,
+                                        list(model.class_names))
     whole = None
     if model.input_spec.framing != "stretch" and config is not None:
         stretched = stretched_pixels(config)
@@ -252,8 +255,8 @@ def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None
     return fits, description
 
 
-def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all"
-                    ) -> tuple[FeatureMemory, dict]:
+def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all",
+                    labels: np.ndarray | None = None) -> tuple[FeatureMemory, dict]:
     """Step 5: the nearest-neighbour memory (memory, description) of a calibrated model.
 
     The vote's settings are chosen on the whole validation split, the held-out extra
@@ -264,11 +267,12 @@ def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all"
     memory that ships holds every image of the run but those held-out slices: a memory
     that held them would find each of them itself, and the extra tumour validation, the
     run's one measure on another collection's tumours, would measure a lookup.
-    ``scope`` is the recipe's ``memory_scope``.
+    ``scope`` is the recipe's ``memory_scope``; ``labels`` as for :func:`fit_ood`.
     """
     images = data.images
     names = list(model.class_names)
-    labels = resolve_partial_labels(model, images.pixels, images.labels, names)
+    if labels is None:
+        labels = resolve_partial_labels(model, images.pixels, images.labels, names)
     bank = np.ones(len(images), dtype=bool)
     bank[data.extra_val] = False
     head_class = names.index(NO_TUMOUR) if scope == "tumour-type" else -1
@@ -324,10 +328,14 @@ def train(config: TrainConfig) -> dict:
     metadata.training["train_seconds"] = round(time.time() - started, 1)
     out = Path(config.out)
     calibrated = LoadedModel(network, metadata, out)
-    fits, metadata.ood = fit_ood(calibrated, data, run, config=config)
+    # one model pass names the likeliest tumour type of each partially labelled slice
+    labels = resolve_partial_labels(calibrated, data.images.pixels, data.images.labels,
+                                    list(config.class_names))
+    fits, metadata.ood = fit_ood(calibrated, data, run, config=config, labels=labels)
     memory = None
     if config.memory:
-        memory, metadata.memory = fit_memory_step(calibrated, data, config.memory_scope)
+        memory, metadata.memory = fit_memory_step(calibrated, data, config.memory_scope,
+                                                  labels)
     save(network, metadata, out, fits, memory)
     log.info("saved %s: validation accuracy %.4f, temperature %.3f", out,
              metadata.training["metrics"]["validation_accuracy"], metadata.temperature)
@@ -361,20 +369,16 @@ def refit(step: str, model_path: Path, run_dir: Path, settings, data_dir: Path |
     if step not in REFIT_STEPS:
         raise ValueError(f"unknown step {step!r} ({', '.join(REFIT_STEPS)})")
     run = RunFolder(run_dir)
-    data = run.data(data_dir, cache_dir)
+    config = run.recipe(data_dir, cache_dir)
+    data = run.data(config=config)
     model = load_model(settings, path=Path(model_path))
     metadata = copy.deepcopy(model.metadata)
     if step == "fit-ood":
-        config = run.load_config()
-        if data_dir is not None:
-            config.data = str(data_dir)
-        if cache_dir is not None:
-            config.cache_dir = str(cache_dir)
         fits, metadata.ood = fit_ood(model, data, run, quantile, config)
         replace_metadata(Path(model_path), metadata, out,
                          entries={OOD_ARCHIVE_ENTRY: pack(fits)})
         return metadata.ood
-    memory, metadata.memory = fit_memory_step(model, data, run.load_config().memory_scope)
+    memory, metadata.memory = fit_memory_step(model, data, config.memory_scope)
     replace_metadata(Path(model_path), metadata, out,
                      entries={MEMORY_ARCHIVE_ENTRY: memory.to_npz()})
     return metadata.memory
