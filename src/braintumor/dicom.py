@@ -53,7 +53,7 @@ from pydicom.pixels.utils import get_expected_length, get_nr_frames
 from pydicom.uid import UID
 
 from braintumor.errors import InvalidImageError
-from braintumor.imaging import DicomInfo, Window, normalise_mode
+from braintumor.imaging import DicomInfo, Window, normalise_mode, percentile_window
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +215,10 @@ def _voi(values: np.ndarray, ds: Dataset) -> tuple[np.ndarray, Window]:
             return (np.asarray(shown, dtype=np.float64) - low) / (high - low), window
     except Exception:  # absent, malformed or degenerate: the documented fallback
         pass
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    window_values = percentile_window(values, FALLBACK_PERCENTILES)
+    if window_values is None:
         raise _fail("the DICOM image has no finite pixel values")
-    low, high = (float(v) for v in np.percentile(finite, FALLBACK_PERCENTILES))
-    if high <= low:
-        low, high = float(finite.min()), float(finite.max())
+    low, high = window_values
     scale = 1.0 / (high - low) if high > low else 0.0
     window = Window(round((low + high) / 2, 3), round(high - low, 3), "fallback")
     return (np.nan_to_num(values, nan=low) - low) * scale, window

@@ -36,6 +36,23 @@ class Window:
         return {"center": self.center, "width": self.width, "source": self.source}
 
 
+def percentile_window(values: np.ndarray, percentiles: tuple[float, float]
+                      ) -> tuple[float, float] | None:
+    """(low, high) of the finite ``values`` at ``percentiles``, or their min and max when
+    those coincide (a mostly flat picture); None when no value is finite.
+
+    The window both decoders fall back on when a file states none (a DICOM without a VOI,
+    a NIfTI volume), so that a few extreme values do not flatten the rest to black.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    low, high = (float(v) for v in np.percentile(finite, percentiles))
+    if high <= low:
+        low, high = float(finite.min()), float(finite.max())
+    return low, high
+
+
 @dataclass(frozen=True)
 class DicomInfo:
     """Non-identifying facts about a decoded DICOM file: what the response may show.

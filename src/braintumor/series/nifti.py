@@ -28,6 +28,7 @@ from PIL import Image
 
 from braintumor.decoding import DecodedImage
 from braintumor.errors import FileTooLargeError, InvalidSeriesError
+from braintumor.imaging import percentile_window
 from braintumor.series.volume import SeriesSlice, SeriesVolume
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -150,12 +151,10 @@ def series_from_nifti(data: bytes, *, max_slices: int, max_bytes: int,
     except Exception as exc:
         raise InvalidSeriesError(
             f"The NIfTI voxel data cannot be read ({type(exc).__name__})") from None
-    finite = sample[np.isfinite(sample)]
-    if finite.size == 0:
+    window = percentile_window(sample, PERCENTILES)
+    if window is None:
         raise InvalidSeriesError("The NIfTI volume has no finite values")
-    low, high = (float(v) for v in np.percentile(finite, PERCENTILES))
-    if high <= low:
-        low, high = float(finite.min()), float(finite.max())
+    low, high = window
     scale = 255.0 / (high - low) if high > low else 0.0
     zooms = image.header.get_zooms()
     x_mm, y_mm = float(zooms[x_axis]), float(zooms[y_axis])
