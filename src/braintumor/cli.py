@@ -22,6 +22,7 @@ from braintumor.server import serve
 from braintumor.spark.classify import run_classify
 from braintumor.spark.commands import run_spark_job
 from braintumor.spark.preprocess import run_preprocess
+from braintumor.spark.series import run_classify_series
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -165,7 +166,8 @@ def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
 
 def _cmd_spark_classify(args: argparse.Namespace) -> int:
     settings = settings_of(args)
-    counts = run_spark_job(lambda: run_classify(
+    job = run_classify_series if args.series else run_classify  # a row per series or image
+    counts = run_spark_job(lambda: job(
         settings, args.input, args.output, fmt=args.format, model_path=args.model,
         heatmap_dir=args.heatmaps, overwrite=args.overwrite, partitions=args.partitions))
     print(json.dumps({"output": args.output, **counts}))
@@ -327,6 +329,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     q.add_argument("--output", required=True, help="table URI to write")
     q.add_argument("--format", default="parquet", choices=["parquet", "csv"])
     q.add_argument("--heatmaps", default=None, help="folder for Grad-CAM overlay PNGs")
+    q.add_argument("--series", action="store_true",
+                   help="one row per DICOM series (files grouped by SeriesInstanceUID), "
+                        "as POST /api/classify-series answers it")
     q.add_argument("--model", default=None, help="model file or URI (default MODEL_PATH)")
     q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
     q.add_argument("--overwrite", action="store_true")

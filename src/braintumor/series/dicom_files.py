@@ -258,7 +258,7 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
 
     slices = [SeriesSlice(
         load=_loader(geometries[i].data, max_pixels, geometries[i].frame),
-        frame=geometries[i].frame,
+        frame=geometries[i].frame, file=geometries[i].number - 1,
         position=None if (at := positions[i]) is None else round(at, 3),
         instance_number=geometries[i].instance_number,
         sop_instance_uid=geometries[i].sop_instance_uid,

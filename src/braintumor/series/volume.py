@@ -37,6 +37,9 @@ class SeriesSlice:
     sop_class_uid: str | None = None
     #: The frame of a multi-frame file this slice is (0-based); None for a single-frame file.
     frame: int | None = None
+    #: Which of the files handed to the reader holds the slice (0-based), so a caller that
+    #: knows its files by name can say where the slice came from (never answered).
+    file: int | None = None
 
 
 @dataclass

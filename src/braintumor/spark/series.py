@@ -1,0 +1,304 @@
+"""``braintumor spark classify --series``: one row per DICOM series, as the API answers it.
+
+A study folder holds many series, their files mixed or spread over sub-folders, usually
+with no extension. Each file below the input is therefore read (every file, not only
+``.dcm``: content decides, as for ``braintumor classify-series FOLDER``), and the job has
+two steps:
+
+1. An Arrow-batched Python UDF reads each file's SeriesInstanceUID from its header (pydicom,
+   stopping before the pixels); only the UID and an error come back from Python, the
+   bytes stay in the JVM. A file that is not DICOM, cannot be parsed or names no series
+   keeps an ``error`` and drops its bytes.
+2. ``groupBy("series_uid").applyInPandas``: each series' files (in path order) go
+   through exactly what ``POST /api/classify-series`` does with them
+   (:func:`braintumor.series.series_from_parts` with the API's MAX_SERIES_SLICES and
+   MAX_SERIES_BYTES, then :func:`braintumor.series.classify_series` with the worker's
+   cached classifier), and become one row. The files step 1 refused form the group
+   without a UID and get one row each (``series_uid`` null), so nothing disappears.
+
+A series the API would refuse (mixed sizes or orientations, too many slices, not a brain
+MRI, a slice that does not decode) is one row with ``error`` set to the API's message.
+Like the API's answer, a row holds no patient data: the series UID (the grouping key),
+the facts the API returns about the volume, and the input's own paths.
+
+A group is handed to Python whole, so an executor needs memory for its largest series
+(at most MAX_SERIES_BYTES, checked once the files are there, as the API does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import os
+import posixpath
+import re
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pydicom
+from pydicom import config as pydicom_config
+
+from braintumor.classify import Classifier
+from braintumor.config import Settings
+from braintumor.dicom import is_dicom
+from braintumor.errors import BrainTumorError, InvalidImageError
+from braintumor.explain.render import PICTURES
+from braintumor.series import SeriesResult, SeriesVolume, classify_series, series_from_parts
+from braintumor.series.aggregate import RULE
+from braintumor.spark.classify import (
+    OUTPUT_FORMATS,
+    heatmap_folder,
+    probability_column,
+    worker_classifier,
+)
+from braintumor.spark.images import MAX_FILES_PER_PARTITION, PARTITIONS_PER_CORE
+from braintumor.spark.session import build_session
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+NOT_DICOM = "Not a DICOM file (no DICM marker at byte 128); series are read from DICOM files"
+NO_SERIES_UID = ("No SeriesInstanceUID in the DICOM file (not an image, or a truncated or "
+                 "corrupt file), so it belongs to no series")
+_SERIES_UID_TAG = 0x0020000E
+#: What a UID is (PS3.5 9.1): digits and dots, at most 64 characters.
+_UID = re.compile(r"^[0-9.]{1,64}$")
+
+
+def count_column(class_name: str) -> str:
+    """``No Tumor`` -> ``slices_no_tumor``: the slices whose own top class it is."""
+    return "slices_" + probability_column(class_name).removeprefix("prob_")
+
+
+def series_columns(class_names: list[str]) -> list[tuple[str, str]]:
+    """(name, Spark type) of the result table, in order."""
+    return [
+        ("path", "string"), ("series_uid", "string"), ("files", "int"),
+        ("files_ignored", "int"), ("slices", "int"), ("modality", "string"),
+        ("orientation", "string"), ("ordered_by", "string"), ("height", "int"),
+        ("width", "int"), ("slice_spacing_mm", "double"),
+        ("class", "string"), ("class_id", "int"),
+        *((probability_column(name), "double") for name in class_names),
+        ("confidence", "double"), ("tumour_probability", "double"),
+        ("answered", "int"), ("refused", "int"), ("ood_flagged", "int"),
+        *((count_column(name), "int") for name in class_names),
+        ("key_slice", "int"), ("key_position", "double"), ("key_path", "string"),
+        ("heatmap", "string"), ("warning", "string"), ("rule", "string"),
+        ("model_version", "string"), ("error", "string"),
+    ]
+
+
+def series_schema(class_names: list[str]) -> str:
+    """The DDL of the result table: one row per series, or per file that is in none."""
+    return ", ".join(f"`{name}` {kind}" for name, kind in series_columns(class_names))
+
+
+def series_uid_of(data: bytes) -> str:
+    """The SeriesInstanceUID in a DICOM file's header, or :class:`InvalidImageError`.
+
+    Only that tag is kept and parsing stops before the pixels, so a file costs a header
+    read; pydicom's messages (which may quote values) are never passed on. A value that
+    is not a UID is replaced by its digest (``sha256-...``): it still groups the same
+    files, and free text from a header never reaches the table.
+    """
+    if not is_dicom(data):
+        raise InvalidImageError(NOT_DICOM)
+    # pydicom would log a value that fails validation, quoting it: never read aloud
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data), specific_tags=[_SERIES_UID_TAG],
+                                 stop_before_pixels=True)
+            uid = str(ds.get("SeriesInstanceUID") or "").strip()
+    except Exception as exc:
+        raise InvalidImageError("Image validation failed: a truncated or corrupt DICOM "
+                                f"file ({type(exc).__name__})") from None
+    if not uid:
+        raise InvalidImageError(NO_SERIES_UID)
+    return uid if _UID.match(uid) else "sha256-" + hashlib.sha256(uid.encode()).hexdigest()
+
+
+def series_key(content: bytes) -> tuple[str | None, str | None]:
+    """(SeriesInstanceUID, None) of a file, or (None, why it belongs to no series)."""
+    try:
+        return series_uid_of(bytes(content)), None
+    except BrainTumorError as exc:
+        return None, exc.message
+
+
+
+def _volume_facts(volume: SeriesVolume) -> dict[str, Any]:
+    """What the API answers about the volume (its ``series`` block), as columns."""
+    facts = volume.to_json()
+    return {"files_ignored": facts["files_ignored"], "slices": facts["slice_count"],
+            "modality": facts["modality"], "orientation": facts["orientation"],
+            "ordered_by": facts["ordered_by"], "height": facts["rows"],
+            "width": facts["columns"], "slice_spacing_mm": facts["slice_spacing_mm"],
+            "warning": facts.get("warning")}
+
+
+def _answer(result: SeriesResult, paths: list[str]) -> dict[str, Any]:
+    """The API's ``summary`` as columns: fractions, not percentages, and unrounded."""
+    summary, names = result.summary, result.class_names
+    p = np.asarray(summary.probabilities, dtype=np.float64)
+    key = result.key_slice()
+    file = result.volume.slices[summary.key_index].file
+    answer: dict[str, Any] = {
+        "class": names[summary.class_id], "class_id": summary.class_id,
+        "confidence": float(p[summary.class_id]),
+        "tumour_probability": summary.tumour_probability,
+        "answered": summary.answered, "refused": summary.refused,
+        "ood_flagged": sum(1 for a in result.slices
+                           if a.assessment.ood is not None and a.assessment.ood.flagged),
+        "key_slice": summary.key_index, "key_position": key.position,
+        "key_path": paths[file] if file is not None else None, "rule": RULE,
+    }
+    answer.update({probability_column(n): float(v) for n, v in zip(names, p, strict=True)})
+    answer.update({count_column(n): int(c)
+                   for n, c in zip(names, summary.class_counts, strict=True)})
+    return answer
+
+
+def _series_row(series_uid: str, paths: list[str], contents: list[bytes],
+                classifier: Classifier, settings: Settings,
+                heatmap_dir: str | None) -> dict[str, Any]:
+    """One series' row: the API's answer for these files, or its refusal in ``error``."""
+    row: dict[str, Any] = {"path": paths[0], "series_uid": series_uid, "files": len(paths)}
+    try:
+        volume = series_from_parts([(posixpath.basename(p), data)
+                                    for p, data in zip(paths, contents, strict=True)], settings)
+        row.update(_volume_facts(volume))
+        result = classify_series(classifier, volume)
+    except BrainTumorError as exc:
+        row["error"] = exc.message
+        return row
+    except Exception as exc:  # one broken series must not fail the job
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        return row
+    row.update(_answer(result, paths))
+    if heatmap_dir:
+        # a UID or a digest (series_uid_of): a safe file name, one per series
+        target = os.path.join(heatmap_dir, f"{series_uid}-key-slice.png")
+        with open(target, "wb") as handle:
+            handle.write(result.pngs[PICTURES[0]])  # the key slice's Grad-CAM overlay
+        row["heatmap"] = target
+    return row
+
+
+def classify_groups(group: pd.DataFrame, model_file: str, settings: Settings,
+                    heatmap_dir: str | None) -> pd.DataFrame:
+    """applyInPandas body: one series' files -> its row; the files in no series -> one
+    row each."""
+    # Spark's own modules only inside the job (the module imports without a Spark install)
+    import pandas as pd
+    from pyspark import SparkFiles
+
+    classifier = worker_classifier(SparkFiles.get(model_file), settings)
+    version = classifier.model.metadata.version or Path(model_file).stem
+    group = group.sort_values("path", kind="stable")
+    uid = group["series_uid"].iloc[0]
+    rows: list[dict[str, Any]]
+    if uid is None or pd.isna(uid):
+        rows = [{"path": path, "files": 1, "error": error}
+                for path, error in zip(group["path"], group["error"], strict=True)]
+    else:
+        if heatmap_dir:
+            os.makedirs(heatmap_dir, exist_ok=True)
+        rows = [_series_row(str(uid), list(group["path"]),
+                            [bytes(c) for c in group["content"]], classifier, settings,
+                            heatmap_dir)]
+    columns = series_columns(settings.class_list)
+    names = [name for name, _ in columns]
+    # every key present: a column missing from every row would be all-NaN floats
+    frame = pd.DataFrame([{**dict.fromkeys(names), **row, "model_version": version}
+                          for row in rows], columns=names)
+    for name, kind in columns:
+        if kind == "int":
+            frame[name] = frame[name].astype("Int32")
+        elif kind == "double":
+            frame[name] = frame[name].astype("float64")
+    return frame
+
+
+def read_files(spark: SparkSession, inputs: str | list[str],
+               partitions: int | None = None) -> DataFrame:
+    """(path, content) of every file below ``inputs``, whatever its extension.
+
+    Unlike :func:`braintumor.spark.images.read_images` there is no extension filter:
+    DICOM files are often saved without one. The partitioning is the same (the files
+    coalesced to a few partitions per core; see there why); ``partitions`` forces it.
+    """
+    frame = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+             .load(inputs).select("path", "content"))
+    if partitions:
+        return frame.repartition(partitions)
+    target = max(PARTITIONS_PER_CORE * spark.sparkContext.defaultParallelism,
+                 math.ceil(len(frame.inputFiles()) / MAX_FILES_PER_PARTITION), 1)
+    return frame.coalesce(target) if frame.rdd.getNumPartitions() > target else frame
+
+
+def classify_series_files(spark: SparkSession, inputs: str | list[str], settings: Settings,
+                          model_path: str | None = None, heatmap_dir: str | None = None,
+                          partitions: int | None = None) -> DataFrame:
+    """The lazy DataFrame of one row per series below ``inputs`` (see the module)."""
+    from pyspark.sql import functions as F  # Spark: only when a job is built
+
+    heatmaps = heatmap_folder(heatmap_dir) if heatmap_dir else None
+    model_uri = str(model_path or settings.MODEL_PATH)
+    spark.sparkContext.addFile(model_uri)
+    model_file = posixpath.basename(model_uri.rstrip("/"))
+
+    # Arrow-batched, row at a time: only the UID and the error come back from Python
+    key_of = F.udf(series_key, "struct<series_uid: string, error: string>", useArrow=True)
+    files = read_files(spark, inputs, partitions).withColumn("found", key_of("content"))
+    keyed = files.select(
+        "path", F.col("found.series_uid").alias("series_uid"),
+        F.col("found.error").alias("error"),
+        F.when(F.col("found.error").isNull(), F.col("content")).alias("content"))
+
+    def run(group: pd.DataFrame) -> pd.DataFrame:
+        return classify_groups(group, model_file, settings, heatmaps)
+
+    return keyed.groupBy("series_uid").applyInPandas(run, series_schema(settings.class_list))
+
+
+def run_classify_series(settings: Settings, input_uri: str, output_uri: str,
+                        fmt: str = "parquet", model_path: str | None = None,
+                        heatmap_dir: str | None = None, overwrite: bool = False,
+                        partitions: int | None = None,
+                        spark: SparkSession | None = None) -> dict[str, int]:
+    """Write one row per series; return counts {"series", "files", "errors"} read back.
+
+    ``series`` counts rows with a series UID, ``files`` every file read, ``errors`` the
+    rows with an error (refused series and files in no series).
+    """
+    from pyspark.sql import functions as F  # Spark: only when a job runs
+
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    spark = spark or build_session(settings.spark, progress=True)
+    frame = classify_series_files(spark, input_uri, settings, model_path, heatmap_dir,
+                                  partitions)
+    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+    if fmt == "csv":
+        writer.option("header", "true").csv(output_uri)
+        written = spark.read.option("header", "true").csv(output_uri)
+    else:
+        writer.parquet(output_uri)
+        written = spark.read.parquet(output_uri)
+    counts = written.agg(F.count("series_uid").alias("series"),
+                         F.sum(F.col("files").cast("long")).alias("files"),
+                         F.count("error").alias("errors")).first()
+    assert counts is not None  # an aggregate always has its one row
+    result = {"series": int(counts["series"]), "files": int(counts["files"] or 0),
+              "errors": int(counts["errors"])}
+    log.info("classified the series of %s -> %s: %s", input_uri, output_uri, result)
+    return result
