@@ -23,6 +23,7 @@ from braintumor.spark.classify import run_classify
 from braintumor.spark.commands import run_spark_job
 from braintumor.spark.preprocess import run_preprocess
 from braintumor.spark.series import run_classify_series
+from braintumor.spark.session import job_session
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -155,21 +156,36 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spark_conf(pairs: list[str]) -> dict[str, str]:
+    """``--conf KEY=VALUE`` options (as spark-submit takes them) as a dict."""
+    conf = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--conf", f"expected KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value
+    return conf
+
+
 def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
     settings = settings_of(args)
+    conf = _spark_conf(args.conf)
     counts = run_spark_job(lambda: run_preprocess(
         settings, args.input, args.output, size=args.size, overwrite=args.overwrite,
-        partitions=args.partitions, framing=args.framing))
+        partitions=args.partitions, framing=args.framing,
+        spark=job_session(settings.spark, conf)))
     print(json.dumps({"output": args.output, **counts}))
     return 0
 
 
 def _cmd_spark_classify(args: argparse.Namespace) -> int:
     settings = settings_of(args)
+    conf = _spark_conf(args.conf)
     job = run_classify_series if args.series else run_classify  # a row per series or image
     counts = run_spark_job(lambda: job(
         settings, args.input, args.output, fmt=args.format, model_path=args.model,
-        heatmap_dir=args.heatmaps, overwrite=args.overwrite, partitions=args.partitions))
+        heatmap_dir=args.heatmaps, overwrite=args.overwrite, partitions=args.partitions,
+        spark=job_session(settings.spark, conf)))
     print(json.dumps({"output": args.output, **counts}))
     return 0
 
@@ -323,6 +339,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
                    help="how pictures are fitted to the size: the model's InputSpec.framing")
     q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
     q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Spark property, as spark-submit's --conf (repeatable), e.g. "
+                        "spark.archives=env.tar.gz#environment")
     q.set_defaults(func=_cmd_spark_preprocess)
     q = spark_sub.add_parser("classify", help="batch predictions for every image below --input")
     q.add_argument("--input", required=True, help="folder URI (path, file://, hdfs://...)")
@@ -335,6 +354,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     q.add_argument("--model", default=None, help="model file or URI (default MODEL_PATH)")
     q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
     q.add_argument("--overwrite", action="store_true")
+    q.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Spark property, as spark-submit's --conf (repeatable), e.g. "
+                        "spark.archives=env.tar.gz#environment")
     q.set_defaults(func=_cmd_spark_classify)
     return parser
 

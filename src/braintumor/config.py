@@ -66,6 +66,10 @@ class Settings:
     SPARK_EXECUTOR_MEMORY: str = "2g"
     SPARK_DRIVER_MEMORY: str = "2g"
     SPARK_ENABLED: bool = False
+    #: A standalone master's web UI; empty means http://<master host>:8080.
+    SPARK_MASTER_WEBUI: str = ""
+    #: Seconds a job on a standalone master waits for its first executor.
+    SPARK_EXECUTOR_TIMEOUT: int = 45
     #: Layer whose feature map Grad-CAM explains; empty means "find the last 4-D layer".
     GRADCAM_LAYER: str = ""
     #: Long side of the returned visualisations, in pixels (never below 224).
@@ -203,6 +207,8 @@ class SparkSettings:
     SPARK_EXECUTOR_MEMORY: str
     SPARK_DRIVER_MEMORY: str
     SPARK_ENABLED: bool
+    SPARK_MASTER_WEBUI: str
+    SPARK_EXECUTOR_TIMEOUT: int
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SPARK_DRIVER_MEMORY", parse_text, "Spark jobs' driver memory"),
     Setting("SPARK_ENABLED", parse_bool, "`true`: the server also starts a SparkSession, "
             "reported by `/api/health` ([Spark](#spark))", blank=False),
+    Setting("SPARK_MASTER_WEBUI", parse_text, "a standalone master's web UI, asked what the "
+            "workers offer when no executor starts", shown="http://<master host>:8080"),
+    Setting("SPARK_EXECUTOR_TIMEOUT", int_between(1, 3600), "seconds a job on a `spark://` "
+            "master waits for its first executor before it fails", blank=False),
     Setting("GRADCAM_LAYER", parse_text, "layer to explain; default: the last layer with a 4-D "
             "output, also inside a nested backbone", shown="(automatic)", blank=False),
     Setting("VISUALIZATION_MAX_SIZE", int_between(224, 4096), "long side of the returned pictures "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import site
+import subprocess
+import venv
 from pathlib import Path
 
 from conftest import encode, scan_like
@@ -28,3 +31,14 @@ def relative(uri: str, root: Path) -> str:
     """``file:/tmp/x/Testing/glioma/a.png`` -> ``glioma/a.png`` (relative to ``root``)."""
     path = uri.removeprefix("file://").removeprefix("file:")
     return str(Path(path).relative_to(root.resolve()))
+
+
+def python_without_package(root: Path) -> Path:
+    """A Python that imports this venv's dependencies, but not braintumor."""
+    venv.create(root, with_pip=False, symlinks=True)
+    python = root / "bin" / "python"
+    found = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path"
+                            "('purelib'))"], capture_output=True, text=True, check=True)
+    Path(found.stdout.strip(), "dependencies.pth").write_text(
+        "\n".join(site.getsitepackages()) + "\n")
+    return python

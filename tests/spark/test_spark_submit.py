@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import site
 import subprocess
 import sys
-import venv
 import zipfile
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import pytest
 
 from conftest import REPO
 
-from .helpers import CLEAN_IMAGES, relative
+from .helpers import CLEAN_IMAGES, python_without_package, relative
 
 SUBMIT = REPO / "src" / "braintumor" / "spark" / "submit.py"
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
@@ -38,17 +36,6 @@ def package_zip(target: Path) -> Path:
         for path in sorted((source / "braintumor").rglob("*.py")):
             archive.write(path, path.relative_to(source).as_posix())
     return target
-
-
-def python_without_package(root: Path) -> Path:
-    """A Python that imports this venv's dependencies, but not braintumor."""
-    venv.create(root, with_pip=False, symlinks=True)
-    python = root / "bin" / "python"
-    found = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path"
-                            "('purelib'))"], capture_output=True, text=True, check=True)
-    Path(found.stdout.strip(), "dependencies.pth").write_text(
-        "\n".join(site.getsitepackages()) + "\n")
-    return python
 
 
 def test_spark_submit_classifies_with_the_shipped_package(clean_tree, tiny_model_path,

@@ -42,10 +42,12 @@ from braintumor.errors import BrainTumorError, ConfigError
 from braintumor.explain.render import encode_png, render
 from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.spark.images import read_images
-from braintumor.spark.session import build_session
+from braintumor.spark.progress import JobProgress
+from braintumor.spark.session import job_session
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark import Accumulator
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -76,10 +78,30 @@ def output_schema(class_names: list[str]) -> str:
             "error string")
 
 
+def limit_tensorflow_threads() -> None:
+    """Size TensorFlow's thread pools to the cores Spark gave this task.
+
+    An executor of N cores runs N tasks at once, each in its own Python worker; left
+    alone, every worker's TensorFlow would start a pool as wide as the machine, and N
+    such pools fight over N cores (and over the other executors' cores on a shared
+    node). A task holds ``spark.task.cpus`` cores (1 by default), so that is each
+    worker's width. Must run before TensorFlow starts (it reads these variables once);
+    values set by the user win.
+    """
+    from pyspark import TaskContext  # Spark: only inside a task
+
+    context = TaskContext.get()
+    cores = context.cpus() if context is not None else 0
+    if cores > 0:
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cores))
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(cores))
+
+
 def worker_model(path: str, settings: Settings) -> LoadedModel:
     """The model at ``path``, loaded on the first call in this Python worker only."""
     model = _MODELS.get(path)
     if model is None:
+        limit_tensorflow_threads()
         model = _MODELS[path] = load_model(settings.model, Path(path))
     return model
 
@@ -101,8 +123,10 @@ def _heatmap_name(path: str, digest: str) -> str:
 
 
 def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings: Settings,
-                     heatmap_dir: str | None) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: (path, content) batches -> rows of :func:`output_schema`."""
+                     heatmap_dir: str | None,
+                     done: Accumulator[int] | None = None) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (path, content) batches -> rows of :func:`output_schema`;
+    ``done`` counts the files of every batch finished (the job's progress)."""
     # Spark's own modules only inside the job (the module imports without a Spark install)
     import pandas as pd
     from pyspark import SparkFiles
@@ -155,6 +179,8 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
         frame["class_id"] = frame["class_id"].astype("Int32")
         frame["ood_flagged"] = frame["ood_flagged"].astype("boolean")
         frame["ood_score"] = frame["ood_score"].astype("float64")
+        if done is not None:
+            done.add(len(frame))
         yield frame
 
 
@@ -176,7 +202,8 @@ def heatmap_folder(uri: str) -> str:
 
 def classify_images(spark: SparkSession, inputs: str | list[str], settings: Settings,
                     model_path: str | None = None, heatmap_dir: str | None = None,
-                    partitions: int | None = None) -> DataFrame:
+                    partitions: int | None = None,
+                    done: Accumulator[int] | None = None) -> DataFrame:
     """The lazy DataFrame of predictions for every image below ``inputs``.
 
     ``model_path`` (default MODEL_PATH) may be any URI ``addFile`` accepts (a local path,
@@ -190,7 +217,7 @@ def classify_images(spark: SparkSession, inputs: str | list[str], settings: Sett
     images = read_images(spark, inputs, partitions)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return classify_batches(batches, model_file, settings, heatmaps)
+        return classify_batches(batches, model_file, settings, heatmaps, done)
 
     return images.mapInPandas(run, output_schema(settings.class_list))
 
@@ -204,14 +231,20 @@ def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str =
 
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
-    spark = spark or build_session(settings.spark, progress=True)
-    frame = classify_images(spark, input_uri, settings, model_path, heatmap_dir, partitions)
-    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+    spark = spark or job_session(settings.spark)
+    progress = JobProgress(spark, "classify")
+    frame = classify_images(spark, input_uri, settings, model_path, heatmap_dir, partitions,
+                            progress.files)
+    progress.total = len(frame.inputFiles())
+    with progress:
+        writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+        if fmt == "csv":
+            writer.option("header", "true").csv(output_uri)
+        else:
+            writer.parquet(output_uri)
     if fmt == "csv":
-        writer.option("header", "true").csv(output_uri)
         written = spark.read.option("header", "true").csv(output_uri)
     else:
-        writer.parquet(output_uri)
         written = spark.read.parquet(output_uri)
     flagged = F.col("ood_flagged").cast("string") == "true"  # CSV reads it back as text
     counts = written.agg(F.count("*").alias("images"), F.count("error").alias("errors"),

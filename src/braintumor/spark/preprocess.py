@@ -23,10 +23,12 @@ from braintumor.decoding import decode_image
 from braintumor.errors import BrainTumorError
 from braintumor.preprocessing import canonical_pixels
 from braintumor.spark.images import folder_label, read_images
-from braintumor.spark.session import build_session
+from braintumor.spark.progress import JobProgress
+from braintumor.spark.session import job_session
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark import Accumulator
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,10 @@ PREPROCESS_SCHEMA = (
 
 def preprocess_batches(batches: Iterator[pd.DataFrame], size: tuple[int, int],
                        class_names: list[str], max_pixels: int,
-                       framing: str = "stretch") -> Iterator[pd.DataFrame]:
-    """mapInPandas body: (path, content) batches -> rows of :data:`PREPROCESS_SCHEMA`.
+                       framing: str = "stretch",
+                       done: Accumulator[int] | None = None) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: (path, content) batches -> rows of :data:`PREPROCESS_SCHEMA`;
+    ``done`` counts the files of every batch finished (the job's progress).
 
     Runs in the Python workers; plain function of its arguments so that it can be
     tested and reused without Spark.
@@ -73,17 +77,20 @@ def preprocess_batches(batches: Iterator[pd.DataFrame], size: tuple[int, int],
         frame = pd.DataFrame(rows, columns=[c.split()[0] for c in PREPROCESS_SCHEMA.split(", ")])
         for column in ("label_id", "height", "width", "source_height", "source_width"):
             frame[column] = frame[column].astype("Int32")
+        if done is not None:
+            done.add(len(frame))
         yield frame
 
 
 def preprocess_images(spark: SparkSession, inputs: str | list[str], size: tuple[int, int],
                       class_names: list[str], max_pixels: int = 64_000_000,
-                      partitions: int | None = None, framing: str = "stretch") -> DataFrame:
+                      partitions: int | None = None, framing: str = "stretch",
+                      done: Accumulator[int] | None = None) -> DataFrame:
     """The lazy DataFrame of :data:`PREPROCESS_SCHEMA` rows for every image below ``inputs``."""
     images = read_images(spark, inputs, partitions)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return preprocess_batches(batches, size, class_names, max_pixels, framing)
+        return preprocess_batches(batches, size, class_names, max_pixels, framing, done)
 
     return images.mapInPandas(run, PREPROCESS_SCHEMA)
 
@@ -99,10 +106,13 @@ def run_preprocess(settings: Settings, input_uri: str, output_uri: str, size: in
     """
     from pyspark.sql import functions as F  # Spark: only when a job runs
 
-    spark = spark or build_session(settings.spark, progress=True)
+    spark = spark or job_session(settings.spark)
+    progress = JobProgress(spark, "preprocess")
     frame = preprocess_images(spark, input_uri, (size, size), settings.class_list,
-                              settings.MAX_IMAGE_PIXELS, partitions, framing)
-    frame.write.mode("overwrite" if overwrite else "errorifexists").parquet(output_uri)
+                              settings.MAX_IMAGE_PIXELS, partitions, framing, progress.files)
+    progress.total = len(frame.inputFiles())
+    with progress:
+        frame.write.mode("overwrite" if overwrite else "errorifexists").parquet(output_uri)
     written = spark.read.parquet(output_uri)
     counts = written.agg(
         F.count("*").alias("images"),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import math
 import os
 import posixpath
 import re
@@ -55,11 +54,13 @@ from braintumor.spark.classify import (
     probability_column,
     worker_classifier,
 )
-from braintumor.spark.images import MAX_FILES_PER_PARTITION, PARTITIONS_PER_CORE
-from braintumor.spark.session import build_session
+from braintumor.spark.images import read_images
+from braintumor.spark.progress import JobProgress
+from braintumor.spark.session import job_session
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pyspark import Accumulator
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -194,9 +195,10 @@ def _series_row(series_uid: str, paths: list[str], contents: list[bytes],
 
 
 def classify_groups(group: pd.DataFrame, model_file: str, settings: Settings,
-                    heatmap_dir: str | None) -> pd.DataFrame:
+                    heatmap_dir: str | None,
+                    done: Accumulator[int] | None = None) -> pd.DataFrame:
     """applyInPandas body: one series' files -> its row; the files in no series -> one
-    row each."""
+    row each. ``done`` counts the files of every group finished (the job's progress)."""
     # Spark's own modules only inside the job (the module imports without a Spark install)
     import pandas as pd
     from pyspark import SparkFiles
@@ -225,29 +227,15 @@ def classify_groups(group: pd.DataFrame, model_file: str, settings: Settings,
             frame[name] = frame[name].astype("Int32")
         elif kind == "double":
             frame[name] = frame[name].astype("float64")
+    if done is not None:
+        done.add(len(group))
     return frame
-
-
-def read_files(spark: SparkSession, inputs: str | list[str],
-               partitions: int | None = None) -> DataFrame:
-    """(path, content) of every file below ``inputs``, whatever its extension.
-
-    Unlike :func:`braintumor.spark.images.read_images` there is no extension filter:
-    DICOM files are often saved without one. The partitioning is the same (the files
-    coalesced to a few partitions per core; see there why); ``partitions`` forces it.
-    """
-    frame = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-             .load(inputs).select("path", "content"))
-    if partitions:
-        return frame.repartition(partitions)
-    target = max(PARTITIONS_PER_CORE * spark.sparkContext.defaultParallelism,
-                 math.ceil(len(frame.inputFiles()) / MAX_FILES_PER_PARTITION), 1)
-    return frame.coalesce(target) if frame.rdd.getNumPartitions() > target else frame
 
 
 def classify_series_files(spark: SparkSession, inputs: str | list[str], settings: Settings,
                           model_path: str | None = None, heatmap_dir: str | None = None,
-                          partitions: int | None = None) -> DataFrame:
+                          partitions: int | None = None,
+                          done: Accumulator[int] | None = None) -> DataFrame:
     """The lazy DataFrame of one row per series below ``inputs`` (see the module)."""
     from pyspark.sql import functions as F  # Spark: only when a job is built
 
@@ -258,14 +246,15 @@ def classify_series_files(spark: SparkSession, inputs: str | list[str], settings
 
     # Arrow-batched, row at a time: only the UID and the error come back from Python
     key_of = F.udf(series_key, "struct<series_uid: string, error: string>", useArrow=True)
-    files = read_files(spark, inputs, partitions).withColumn("found", key_of("content"))
+    files = read_images(spark, inputs, partitions, name_glob=None)  # DICOM: any name
+    files = files.withColumn("found", key_of("content"))
     keyed = files.select(
         "path", F.col("found.series_uid").alias("series_uid"),
         F.col("found.error").alias("error"),
         F.when(F.col("found.error").isNull(), F.col("content")).alias("content"))
 
     def run(group: pd.DataFrame) -> pd.DataFrame:
-        return classify_groups(group, model_file, settings, heatmaps)
+        return classify_groups(group, model_file, settings, heatmaps, done)
 
     return keyed.groupBy("series_uid").applyInPandas(run, series_schema(settings.class_list))
 
@@ -284,15 +273,20 @@ def run_classify_series(settings: Settings, input_uri: str, output_uri: str,
 
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
-    spark = spark or build_session(settings.spark, progress=True)
+    spark = spark or job_session(settings.spark)
+    progress = JobProgress(spark, "classify --series")
     frame = classify_series_files(spark, input_uri, settings, model_path, heatmap_dir,
-                                  partitions)
-    writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+                                  partitions, progress.files)
+    progress.total = len(frame.inputFiles())
+    with progress:
+        writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
+        if fmt == "csv":
+            writer.option("header", "true").csv(output_uri)
+        else:
+            writer.parquet(output_uri)
     if fmt == "csv":
-        writer.option("header", "true").csv(output_uri)
         written = spark.read.option("header", "true").csv(output_uri)
     else:
-        writer.parquet(output_uri)
         written = spark.read.parquet(output_uri)
     counts = written.agg(F.count("series_uid").alias("series"),
                          F.sum(F.col("files").cast("long")).alias("files"),

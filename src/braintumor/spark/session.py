@@ -10,16 +10,23 @@ the job's progress bar and our one-line results.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
 import sys
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
+import braintumor
 from braintumor.config import SparkSettings
 from braintumor.errors import ConfigError
+from braintumor.spark.commands import SparkJobError
+from braintumor.spark.standalone import master_status
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -135,10 +142,142 @@ def build_session(settings: SparkSettings, progress: bool = False, quiet: bool =
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if not under_spark_submit() and not local_master(conf.get("spark.master", "local")):
+        ship_package(spark)
     master = spark.sparkContext.master
     if not under_spark_submit() and master != conf.get("spark.master", master):
         log.warning("a SparkContext on %s was already running; SPARK_MASTER=%s is not used",
                     master, settings.SPARK_MASTER)
     if quiet:
         spark.sparkContext.setLogLevel("ERROR")
+        # py4j logs every closed gateway connection at INFO, after the job's last line
+        logging.getLogger("py4j").setLevel(logging.WARNING)
+    return spark
+
+
+def local_master(master: str) -> bool:
+    """``local``, ``local[4]``...: the executors are this process's JVM."""
+    return master.startswith("local")
+
+
+def package_zip(folder: Path | None = None) -> Path:
+    """This braintumor package as a zip for ``addPyFile``, built once per code version.
+
+    The zip holds the package's ``.py`` files (it has no other files); its name carries
+    a digest of them, so a changed checkout ships a new zip and an unchanged one reuses
+    the zip in the temporary folder instead of writing a new file per job.
+    """
+    source = Path(braintumor.__file__).resolve().parent
+    files = sorted(p for p in source.rglob("*.py") if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(source.parent).as_posix().encode())
+        digest.update(path.read_bytes())
+    folder = folder or Path(tempfile.gettempdir()) / f"braintumor-pyfiles-{os.getuid()}"
+    target = folder / f"braintumor-{digest.hexdigest()[:16]}.zip"
+    if not target.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, path.relative_to(source.parent).as_posix())
+        partial.replace(target)
+    return target
+
+
+def ship_package(spark: SparkSession) -> None:
+    """Put this package on the executors' ``sys.path`` (``SparkContext.addPyFile``).
+
+    On a cluster the executors' Python may have the dependencies but not braintumor, or
+    an older braintumor: the tasks then fail with ``No module named 'braintumor'`` or run
+    other code than the driver's. The zip goes before site-packages on the executors, so
+    they run exactly the driver's code. Local masters need nothing: their Python workers
+    run this interpreter. Under spark-submit, ``--py-files`` does this job.
+    """
+    spark.sparkContext.addPyFile(str(package_zip()))
+
+
+def master_webui(settings: SparkSettings, master: str) -> str:
+    """The standalone master's web UI: SPARK_MASTER_WEBUI, or port 8080 on its host."""
+    if settings.SPARK_MASTER_WEBUI:
+        return settings.SPARK_MASTER_WEBUI
+    host = urlparse(master.split(",")[0]).hostname or "localhost"
+    return f"http://{host}:8080"
+
+
+def _workers_offer(status: dict) -> str:
+    """What a master's JSON status says its live workers have free, in words."""
+    alive = [w for w in status.get("workers", []) if w.get("state") == "ALIVE"]
+    if not alive:
+        return "the master lists no live worker"
+    memory = max(int(w.get("memoryfree", 0)) for w in alive)
+    cores = max(int(w.get("coresfree", 0)) for w in alive)
+    return (f"the master's {len(alive)} live worker{'s' if len(alive) != 1 else ''} offer "
+            "at most "
+            f"{memory} MB and {cores} core{'s' if cores != 1 else ''} free")
+
+
+#: Seconds without a new executor after which the cluster is taken as complete.
+SETTLE_SECONDS = 2.0
+
+
+def _executors(spark: SparkSession) -> int:
+    return len(spark.sparkContext.statusTracker().getExecutorInfos()) - 1  # less the driver
+
+
+def _settle(spark: SparkSession, limit: float = 15.0) -> None:
+    """Wait while executors keep arriving (they start on every worker at about the same
+    time): the job's partitioning reads ``defaultParallelism``, the cores registered so
+    far, and would otherwise be cut for the first executor alone."""
+    count, changed = _executors(spark), time.monotonic()
+    stop = changed + limit
+    while time.monotonic() - changed < SETTLE_SECONDS and time.monotonic() < stop:
+        time.sleep(0.25)
+        now = _executors(spark)
+        if now != count:
+            count, changed = now, time.monotonic()
+
+
+def wait_for_executors(spark: SparkSession, settings: SparkSettings,
+                       timeout: float | None = None) -> None:
+    """On a ``spark://`` master, fail in one line when no executor starts in time.
+
+    A standalone master that no worker can satisfy (an executor asking 2 GB of a 1 GB
+    worker, more cores than any has) launches nothing, and Spark waits for ever,
+    repeating "Initial job has not accepted any resources". Here the session waits at
+    most SPARK_EXECUTOR_TIMEOUT seconds for the first executor, then stops and says what
+    was asked and what the master's web UI says the workers offer. Other masters (local,
+    YARN's queues, Kubernetes' pods, dynamic allocation) are left to Spark.
+    """
+    sc = spark.sparkContext
+    conf, master = sc.getConf(), str(sc.master)
+    if (not master.startswith("spark://")
+            or conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true"):
+        return
+    timeout = settings.SPARK_EXECUTOR_TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _executors(spark) > 0:
+            _settle(spark)
+            return
+        time.sleep(0.5)
+    memory = conf.get("spark.executor.memory", "1g")
+    cores = conf.get("spark.executor.cores", None)
+    webui = master_webui(settings, master)
+    status = master_status(webui)
+    offer = (_workers_offer(status) if status else
+             f"its web UI at {webui} did not answer (SPARK_MASTER_WEBUI), so what the "
+             "workers offer is unknown")
+    spark.stop()
+    raise SparkJobError(
+        f"no executor started on {master} within {timeout:g} s: each executor asks "
+        f"{memory} of memory (SPARK_EXECUTOR_MEMORY) and "
+        f"{cores + ' cores' if cores else 'the cores of a whole worker'} "
+        f"(spark.executor.cores); {offer}")
+
+
+def job_session(settings: SparkSettings, conf: dict[str, str] | None = None) -> SparkSession:
+    """The session of a batch job: :func:`build_session`, then executors made sure of."""
+    spark = build_session(settings, extra_conf=conf)
+    wait_for_executors(spark, settings)
     return spark
