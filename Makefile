@@ -55,7 +55,8 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_operations.py   # the operational features' cost; the overload knee
 
-# Spark classify (local[2]) vs a plain loop over the Testing images; BENCH_SPARK_ARGS=--limit 40
+# Spark classify on local[2] and on standalone clusters of 1 and 2 one-core workers vs a
+# plain loop over the Testing images; BENCH_SPARK_ARGS=--limit 40 for a short run
 bench-spark: $(DEV_STAMP) check-java
 	$(BIN)/python bench/bench_spark.py $(BENCH_SPARK_ARGS)
 
