@@ -2,10 +2,10 @@
 3 GB each) from pyspark's own ``spark-class`` (:class:`LocalStandaloneCluster`), and the
 CLI's jobs sent to ``spark://`` exactly as a user with a cluster would (SPARK_MASTER).
 
-The executors run Pythons that lack braintumor (the CLI ships it), or lack everything
-(a packed environment on ``spark.archives``). A worker is killed in the middle of a job;
-an executor no worker can hold fails in one line. Rows must equal the local mode's or
-the API's answers.
+The executors run Pythons that lack everything (a packed environment on
+``spark.archives``) or braintumor alone (the CLI ships it in both cases). A worker is
+killed in the middle of a job; an executor no worker can hold fails in one line. Rows
+must equal the local mode's or the API's answers.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def cluster(tmp_path_factory):
     started = _start_cluster(tmp_path_factory.mktemp("standalone"))
     yield started
     started.stop()
+    for work in started.base.glob("work*"):  # the unpacked environments: gigabytes
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _cli_env(master: str, webui: str = "", **settings: str) -> dict[str, str]:
@@ -70,20 +72,32 @@ def _rows(path: Path, root: Path) -> pd.DataFrame:
     return rows.sort_values("path").reset_index(drop=True)
 
 
-def test_classify_ships_the_package_and_equals_local(cluster, tiny_ood_model_path, clean_tree,
-                                                     tmp_path):
-    """The executors' Python has the dependencies but not braintumor: the CLI ships it."""
-    python = python_without_package(tmp_path / "bare")
+def test_classify_with_a_packed_environment(cluster, tiny_ood_model_path, clean_tree,
+                                           tmp_path):
+    """Executors whose Python has nothing: a packed environment with TensorFlow, Keras
+    and the rest (about 2 GB unpacked) on spark.archives, run as
+    ./environment/bin/python, and the package from the CLI's zip."""
+    archive = packed_environment(tmp_path, ["braintumor.spark.classify", "tensorflow",
+                                            "keras", "h5py", "pandas", "pyarrow"])
+    bare = subprocess.run([str(tmp_path / "env" / "bin" / "python"), "-c", "import braintumor"],
+                          capture_output=True)
+    assert bare.returncode != 0  # the environment holds the dependencies alone
+    shutil.rmtree(tmp_path / "env")  # only the archive reaches the executors
     finished = len(cluster.status().get("completedapps", []))
-    env = _cli_env(cluster.master_url, cluster.webui_url, PYSPARK_PYTHON=str(python),
+    env = _cli_env(cluster.master_url, cluster.webui_url,
+                   PYSPARK_PYTHON="./environment/bin/python",
                    MODEL_PATH=str(tiny_ood_model_path))
     done = _spark_cli("classify", "--input", str(clean_tree), "--output",
-                      str(tmp_path / "cluster"), env=env)
+                      str(tmp_path / "cluster"), "--conf",
+                      f"spark.archives={archive}#environment", env=env)
+    archive.unlink()
     assert done.returncode == 0, done.stderr[-3000:]
     # the progress ends with the count
     assert f"classify: done, {len(CLEAN_IMAGES)} files in" in done.stderr
-    # the job ran on the cluster: the master lists one more finished application
+    # the job ran on the cluster, and every worker unpacked the environment
     assert len(cluster.status().get("completedapps", [])) == finished + 1
+    unpacked = list(cluster.base.glob("work*/app-*/*/environment/bin/python"))
+    assert len({path.parents[4] for path in unpacked}) == 2, unpacked
 
     local_env = _cli_env("local[2]", MODEL_PATH=str(tiny_ood_model_path))
     done = _spark_cli("classify", "--input", str(clean_tree), "--output",
@@ -96,24 +110,14 @@ def test_classify_ships_the_package_and_equals_local(cluster, tiny_ood_model_pat
     pd.testing.assert_frame_equal(on_cluster, local, check_exact=False, atol=1e-6)
 
 
-def test_preprocess_with_a_packed_environment(cluster, clean_tree, tmp_path):
-    """Executors whose Python has nothing: a packed environment on spark.archives, run as
-    ./environment/bin/python, and the package from the CLI's zip."""
-    archive = packed_environment(tmp_path, ["braintumor.spark.preprocess", "pandas",
-                                            "pyarrow"])
-    bare = subprocess.run([str(tmp_path / "env" / "bin" / "python"), "-c", "import braintumor"],
-                          capture_output=True)
-    assert bare.returncode != 0  # the environment holds the dependencies alone
-    shutil.rmtree(tmp_path / "env")  # only the archive reaches the executors
-    env = _cli_env(cluster.master_url, cluster.webui_url,
-                   PYSPARK_PYTHON="./environment/bin/python")
+def test_preprocess_ships_the_package_and_equals_local(cluster, clean_tree, tmp_path):
+    """The executors' Python has the dependencies but not braintumor: the CLI ships it."""
+    python = python_without_package(tmp_path / "bare")
+    env = _cli_env(cluster.master_url, cluster.webui_url, PYSPARK_PYTHON=str(python))
     done = _spark_cli("preprocess", "--input", str(clean_tree), "--output",
-                      str(tmp_path / "cluster"), "--size", "64", "--conf",
-                      f"spark.archives={archive}#environment", env=env)
+                      str(tmp_path / "cluster"), "--size", "64", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    # every worker unpacked the environment into its executor's folder
-    unpacked = list(cluster.base.glob("work*/app-*/*/environment/bin/python"))
-    assert len({path.parents[4] for path in unpacked}) == 2, unpacked
+    assert f"preprocess: done, {len(CLEAN_IMAGES)} files in" in done.stderr
 
     done = _spark_cli("preprocess", "--input", str(clean_tree), "--output",
                       str(tmp_path / "local"), "--size", "64", env=_cli_env("local[2]"))
