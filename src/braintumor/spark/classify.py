@@ -42,6 +42,7 @@ from braintumor.errors import BrainTumorError, ConfigError
 from braintumor.explain.render import encode_png, render
 from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.spark.images import read_images
+from braintumor.spark.output import check_format, write_table
 from braintumor.spark.progress import JobProgress
 from braintumor.spark.session import job_session
 
@@ -61,8 +62,6 @@ _CLASSIFIERS: dict[tuple, Classifier] = {}
 
 #: How an image refused as not a brain MRI reads in the ``error`` column.
 NOT_BRAIN_MRI = "not a brain MRI: "
-
-OUTPUT_FORMATS = ("parquet", "csv")
 
 
 def probability_column(class_name: str) -> str:
@@ -229,23 +228,12 @@ def run_classify(settings: Settings, input_uri: str, output_uri: str, fmt: str =
     """Write the predictions; return counts {"images", "errors", "ood_flagged"} read back."""
     from pyspark.sql import functions as F  # Spark: only when a job runs
 
-    if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    check_format(fmt)
     spark = spark or job_session(settings.spark)
     progress = JobProgress(spark, "classify")
     frame = classify_images(spark, input_uri, settings, model_path, heatmap_dir, partitions,
                             progress.files)
-    progress.total = len(frame.inputFiles())
-    with progress:
-        writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
-        if fmt == "csv":
-            writer.option("header", "true").csv(output_uri)
-        else:
-            writer.parquet(output_uri)
-    if fmt == "csv":
-        written = spark.read.option("header", "true").csv(output_uri)
-    else:
-        written = spark.read.parquet(output_uri)
+    written = write_table(spark, frame, output_uri, fmt, overwrite, progress)
     flagged = F.col("ood_flagged").cast("string") == "true"  # CSV reads it back as text
     counts = written.agg(F.count("*").alias("images"), F.count("error").alias("errors"),
                          F.count(F.when(flagged, 1)).alias("ood_flagged")).first()

@@ -23,6 +23,7 @@ from braintumor.decoding import decode_image
 from braintumor.errors import BrainTumorError
 from braintumor.preprocessing import canonical_pixels
 from braintumor.spark.images import folder_label, read_images
+from braintumor.spark.output import write_table
 from braintumor.spark.progress import JobProgress
 from braintumor.spark.session import job_session
 
@@ -110,10 +111,7 @@ def run_preprocess(settings: Settings, input_uri: str, output_uri: str, size: in
     progress = JobProgress(spark, "preprocess")
     frame = preprocess_images(spark, input_uri, (size, size), settings.class_list,
                               settings.MAX_IMAGE_PIXELS, partitions, framing, progress.files)
-    progress.total = len(frame.inputFiles())
-    with progress:
-        frame.write.mode("overwrite" if overwrite else "errorifexists").parquet(output_uri)
-    written = spark.read.parquet(output_uri)
+    written = write_table(spark, frame, output_uri, "parquet", overwrite, progress)
     counts = written.agg(
         F.count("*").alias("images"),
         F.count("error").alias("errors"),

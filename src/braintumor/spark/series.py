@@ -49,12 +49,12 @@ from braintumor.explain.render import PICTURES
 from braintumor.series import SeriesResult, SeriesVolume, classify_series, series_from_parts
 from braintumor.series.aggregate import RULE
 from braintumor.spark.classify import (
-    OUTPUT_FORMATS,
     heatmap_folder,
     probability_column,
     worker_classifier,
 )
 from braintumor.spark.images import read_images
+from braintumor.spark.output import check_format, write_table
 from braintumor.spark.progress import JobProgress
 from braintumor.spark.session import job_session
 
@@ -271,23 +271,12 @@ def run_classify_series(settings: Settings, input_uri: str, output_uri: str,
     """
     from pyspark.sql import functions as F  # Spark: only when a job runs
 
-    if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"format must be one of {', '.join(OUTPUT_FORMATS)}, got {fmt!r}")
+    check_format(fmt)
     spark = spark or job_session(settings.spark)
     progress = JobProgress(spark, "classify --series")
     frame = classify_series_files(spark, input_uri, settings, model_path, heatmap_dir,
                                   partitions, progress.files)
-    progress.total = len(frame.inputFiles())
-    with progress:
-        writer = frame.write.mode("overwrite" if overwrite else "errorifexists")
-        if fmt == "csv":
-            writer.option("header", "true").csv(output_uri)
-        else:
-            writer.parquet(output_uri)
-    if fmt == "csv":
-        written = spark.read.option("header", "true").csv(output_uri)
-    else:
-        written = spark.read.parquet(output_uri)
+    written = write_table(spark, frame, output_uri, fmt, overwrite, progress)
     counts = written.agg(F.count("series_uid").alias("series"),
                          F.sum(F.col("files").cast("long")).alias("files"),
                          F.count("error").alias("errors")).first()
