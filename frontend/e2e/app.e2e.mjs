@@ -2,28 +2,15 @@
 // (`braintumor serve`, gunicorn, the default model) serving the built page.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, DATA, scan } from './browser.mjs';
 import { FRONTEND, REPO, startServer } from './server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-// Chromium on a closed network: no GPU, no QUIC, no background traffic. Playwright gives
-// every launch a fresh temporary user-data-dir of its own.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SHOTS = join(FRONTEND, 'e2e', 'screenshots');
-const DATA = resolve(REPO, process.env.BRAINTUMOR_DATA || '../shared/datasets/brain-tumor-mri');
 const CLASSES = ['Glioma', 'Meningioma', 'No Tumor', 'Pituitary'];
 const TYPE_MESSAGE = 'File type not allowed. Allowed: png, jpg, jpeg, gif, bmp, webp, dcm, dicom';
 const INVALID_IMAGE_SENTENCE = 'This file could not be read as an image.';
@@ -42,32 +29,6 @@ function watch(target) {
       pageErrors.push(`console: ${message.text()}`);
     }
   });
-}
-
-/** The first scan of Testing/<folder> in the dataset, or a picture drawn in the page. */
-async function scan(target, folder, seed) {
-  const dir = join(DATA, 'Testing', folder);
-  if (existsSync(dir)) {
-    const name = readdirSync(dir).filter((n) => /\.(png|jpe?g)$/i.test(n)).sort()[0];
-    if (name) return { name, mimeType: 'image/jpeg', buffer: readFileSync(join(dir, name)) };
-  }
-  const base64 = await target.evaluate((s) => {
-    const canvas = document.createElement('canvas');
-    canvas.width = canvas.height = 256;
-    const g = canvas.getContext('2d');
-    g.fillStyle = '#000';
-    g.fillRect(0, 0, 256, 256);
-    g.fillStyle = '#707070';
-    g.beginPath();
-    g.ellipse(128, 128, 88, 108, 0, 0, Math.PI * 2);
-    g.fill();
-    g.fillStyle = '#e0e0e0';
-    g.beginPath();
-    g.arc(96 + s * 40, 104, 22, 0, Math.PI * 2);
-    g.fill();
-    return canvas.toDataURL('image/png').split(',')[1];
-  }, seed);
-  return { name: `generated-${seed}.png`, mimeType: 'image/png', buffer: Buffer.from(base64, 'base64') };
 }
 
 /**
