@@ -2,7 +2,7 @@
 // (`braintumor serve`, gunicorn, the default model) serving the built page.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -301,6 +301,54 @@ test('a zipped series: every slice in the strip, the series answer, the key slic
   console.log(`# series: ${direct.summary.class}, key slice ${keyIndex}`);
   await heading.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(SHOTS, 'desktop-series.png'), fullPage: true });
+});
+
+/** The zip's slices as a folder, half of them in a sub-folder, as a PACS export looks. */
+function seriesFolder(zip) {
+  const python = join(REPO, '.venv', 'bin', 'python');
+  const root = mkdtempSync(join(tmpdir(), 'braintumor-e2e-folder-'));
+  const script = [
+    'import io, sys, zipfile',
+    'from pathlib import Path',
+    'root = Path(sys.argv[1])',
+    'zipfile.ZipFile(io.BytesIO(sys.stdin.buffer.read())).extractall(root)',
+    '(root / "series" / "more").mkdir()',
+    'for path in sorted((root / "series").glob("IM*"))[3:]:',
+    '    path.rename(root / "series" / "more" / path.name)',
+  ].join('\n');
+  execFileSync(python, ['-c', script, root], { input: zip.buffer });
+  return root;
+}
+
+test('a series folder dropped on the panel (Chromium drag and drop): walked, same answer', async () => {
+  const zip = seriesZip();
+  const form = new FormData();
+  form.append('file', new Blob([zip.buffer]), zip.name);
+  const direct = await (await fetch(`${server.url}/api/classify-series`, { method: 'POST', body: form })).json();
+  assert.equal(direct.success, true, JSON.stringify(direct.error));
+  const root = seriesFolder(zip);
+  try {
+    await page.reload();
+    const panel = page.getByRole('region', { name: 'Classify a whole series' });
+    await panel.scrollIntoViewIfNeeded();
+    const box = await panel.boundingBox();
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+    // the browser's own drag and drop of a folder, as from a file manager
+    const cdp = await page.context().newCDPSession(page);
+    const data = { items: [], files: [join(root, 'series')], dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop']) {
+      await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
+    }
+    await cdp.detach();
+    const heading = page.locator('.series__class');
+    await heading.waitFor({ timeout: 120_000 });
+    assert.ok((await heading.textContent()).includes(`Series: ${direct.summary.class}`));
+    assert.equal(await page.locator('.series__strip button').count(), 6);
+    const key = page.locator('.series__strip button').nth(direct.key_slice.index);
+    assert.ok((await key.getAttribute('class')).includes('slice--key'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('phone width (375 px): everything fits and works', async () => {

@@ -93,4 +93,32 @@ describe('SeriesPanel', () => {
     expect(pageDrop).toHaveReturnedWith(true);
     window.removeEventListener('drop', pageDrop);
   });
+
+  it('sends the files of a dropped folder', async () => {
+    const classify = vi.fn().mockResolvedValue(answer());
+    render(<SeriesPanel classify={classify} />);
+    const panel = screen.getByRole('region', { name: 'Classify a whole series' });
+    const slices = [new File(['DICM'], 'IM1'), new File(['DICM'], 'IM2')];
+    const folder = {
+      name: 'SE0001', isFile: false, isDirectory: true,
+      createReader: () => {
+        let given = false;
+        return {
+          readEntries: (resolve: (entries: unknown[]) => void) => {
+            const batch = given ? [] : slices.map((file) => ({
+              name: file.name, isFile: true, isDirectory: false,
+              file: (done: (f: File) => void) => done(file),
+            }));
+            given = true;
+            setTimeout(() => resolve(batch), 0); // asynchronous, as in a browser
+          },
+        };
+      },
+    };
+    fireEvent.drop(panel, {
+      dataTransfer: { files: [new File([], 'SE0001')], items: [{ kind: 'file', webkitGetAsEntry: () => folder }] },
+    });
+    await screen.findByRole('heading', { name: /Series: Glioma/ });
+    expect(classify.mock.calls[0][0]).toEqual(slices);
+  });
 });

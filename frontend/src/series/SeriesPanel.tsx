@@ -4,6 +4,7 @@ import { withApiKey } from '../apiKey';
 import { errorSentence } from '../messages';
 import { pngDataUrl } from '../types';
 import { classifySeries } from './api';
+import { dropEntries, filesOf } from './droppedFiles';
 import type { SeriesResponse, SeriesSlice } from './types';
 import './series.css';
 
@@ -77,7 +78,10 @@ export function SeriesPanel({ classify = classifySeries }: Props) {
     // handled here: the page's single-image drop (useFileDrop) skips a prevented drop
     event.preventDefault();
     setDragging(false);
-    void send(Array.from(event.dataTransfer.files).filter((f) => f.size > 0));
+    const dropped = dropEntries(event.dataTransfer); // now: the browser empties it after
+    filesOf(dropped).then(send, (error: unknown) =>
+      setState({ kind: 'error', message: `The dropped folder could not be read: ${String(error)}` }),
+    );
   }
 
   function onDragOver(event: DragEvent<HTMLElement>) {
@@ -99,8 +103,8 @@ export function SeriesPanel({ classify = classifySeries }: Props) {
         Classify a whole series
       </h2>
       <p className="series__hint">
-        Drop DICOM slices, a .zip of them or a NIfTI volume (.nii, .nii.gz) here, or choose
-        them: every slice is classified and the series gets one answer.
+        Drop DICOM slices, their folder, a .zip of them or a NIfTI volume (.nii, .nii.gz)
+        here, or choose them: every slice is classified and the series gets one answer.
       </p>
       <div className="series__buttons">
         <input id={`${id}-files`} className="visually-hidden" type="file" multiple onChange={onChange} />
