@@ -72,11 +72,12 @@ def _rows(path: Path, root: Path) -> pd.DataFrame:
     return rows.sort_values("path").reset_index(drop=True)
 
 
-def test_classify_with_a_packed_environment(cluster, tiny_ood_model_path, clean_tree,
+def test_classify_with_a_packed_environment(cluster, tiny_ood_model_path, messy_tree,
                                            tmp_path):
     """Executors whose Python has nothing: a packed environment with TensorFlow, Keras
     and the rest (about 2 GB unpacked) on spark.archives, run as
-    ./environment/bin/python, and the package from the CLI's zip."""
+    ./environment/bin/python, and the package from the CLI's zip. A corrupt file and a
+    letter named .jpg are one error row each, never a failed job."""
     archive = packed_environment(tmp_path, ["braintumor.spark.classify", "tensorflow",
                                             "keras", "h5py", "pandas", "pyarrow"])
     bare = subprocess.run([str(tmp_path / "env" / "bin" / "python"), "-c", "import braintumor"],
@@ -87,26 +88,28 @@ def test_classify_with_a_packed_environment(cluster, tiny_ood_model_path, clean_
     env = _cli_env(cluster.master_url, cluster.webui_url,
                    PYSPARK_PYTHON="./environment/bin/python",
                    MODEL_PATH=str(tiny_ood_model_path))
-    done = _spark_cli("classify", "--input", str(clean_tree), "--output",
+    done = _spark_cli("classify", "--input", str(messy_tree), "--output",
                       str(tmp_path / "cluster"), "--conf",
                       f"spark.archives={archive}#environment", env=env)
     archive.unlink()
     assert done.returncode == 0, done.stderr[-3000:]
     # the progress ends with the count
-    assert f"classify: done, {len(CLEAN_IMAGES)} files in" in done.stderr
+    files = len(CLEAN_IMAGES) + 3  # the messy tree adds two broken files and an unsorted one
+    assert f"classify: done, {files} files in" in done.stderr
     # the job ran on the cluster, and every worker unpacked the environment
     assert len(cluster.status().get("completedapps", [])) == finished + 1
     unpacked = list(cluster.base.glob("work*/app-*/*/environment/bin/python"))
     assert len({path.parents[4] for path in unpacked}) == 2, unpacked
 
     local_env = _cli_env("local[2]", MODEL_PATH=str(tiny_ood_model_path))
-    done = _spark_cli("classify", "--input", str(clean_tree), "--output",
+    done = _spark_cli("classify", "--input", str(messy_tree), "--output",
                       str(tmp_path / "local"), env=local_env)
     assert done.returncode == 0, done.stderr[-3000:]
-    on_cluster = _rows(tmp_path / "cluster", clean_tree)
-    local = _rows(tmp_path / "local", clean_tree)
-    assert sorted(on_cluster["path"]) == sorted(CLEAN_IMAGES)
-    assert on_cluster["error"].isna().all()
+    on_cluster = _rows(tmp_path / "cluster", messy_tree)
+    local = _rows(tmp_path / "local", messy_tree)
+    assert len(on_cluster) == files and on_cluster["path"].is_unique
+    broken = on_cluster.loc[on_cluster["error"].notna(), "path"]
+    assert sorted(broken) == ["meningioma/corrupt.png", "notumor/letter.jpg"]
     pd.testing.assert_frame_equal(on_cluster, local, check_exact=False, atol=1e-6)
 
 
