@@ -11,7 +11,7 @@ from pydicom.pixels import pixel_array
 from pydicom.uid import SecondaryCaptureImageStorage
 
 from braintumor.decoding import check_extension, decode_image, parse_frame
-from braintumor.dicom import FALLBACK_PERCENTILES, decode_dicom, is_dicom
+from braintumor.dicom import FALLBACK_PERCENTILES, DicomFrames, decode_dicom, is_dicom
 from braintumor.errors import InvalidImageError
 from braintumor.preprocessing import canonical_pixels
 from conftest import encode, scan_like
@@ -350,6 +350,40 @@ def test_enhanced_files_use_the_chosen_frames_own_window():
                                                   "width": float(width), "source": "file"}
         np.testing.assert_allclose(grey(decoded), linear_window(modality, center, width),
                                    atol=1)
+
+
+def test_frames_of_one_parse_decode_as_each_file_read_alone():
+    """DicomFrames parses once for every frame (enhanced series): a frame's own window
+    and rescale must not stay behind for the next frame, which has none of its own."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    def own(center: float, width: float, intercept: float) -> Dataset:
+        voi, transform = Dataset(), Dataset()
+        voi.WindowCenter, voi.WindowWidth = center, width
+        transform.RescaleSlope, transform.RescaleIntercept = 1.0, intercept
+        transform.RescaleType = "US"
+        item = Dataset()
+        item.FrameVOILUTSequence = Sequence([voi])
+        item.PixelValueTransformationSequence = Sequence([transform])
+        return item
+
+    stack = np.stack([ramp(100, 1100, (8, 32)) for _ in range(4)])
+    # frames 0 and 2 carry their own window and rescale; 1 and 3 fall back to the file's
+    data = make_dicom(stack, window=(600.0, 1000.0), extra={
+        "PerFrameFunctionalGroupsSequence": Sequence(
+            [own(200, 400, -100.0), Dataset(), own(900, 300, 50.0), Dataset()]),
+    })
+    frames = DicomFrames(data)
+    for index in (0, 1, 2, 3, 1, 0):  # out of order and again: no state carried over
+        alone = decode_dicom(data, frame=index)
+        shared = frames.decode(index)
+        assert shared[2] == alone[2], index
+        np.testing.assert_array_equal(np.asarray(shared[0]), np.asarray(alone[0]))
+    assert alone[2].window.to_json()["center"] == 200.0
+    assert frames.decode(1)[2].window.to_json()["center"] == 600.0
+    with pytest.raises(InvalidImageError, match="frame 4 is out of range"):
+        frames.decode(4)
 
 
 def test_frame_is_refused_for_other_formats():

@@ -14,7 +14,7 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from braintumor.dicom import DICOM_EXTENSIONS, decode_dicom, is_dicom
+from braintumor.dicom import DICOM_EXTENSIONS, DicomFrames, decode_dicom, is_dicom
 from braintumor.errors import InvalidFileTypeError, InvalidImageError
 from braintumor.imaging import DecodedImage, normalise_mode
 
@@ -26,6 +26,21 @@ ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "bmp", "webp
 #: JPEG that cameras write, and reports it as format "MPO".
 ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
+
+class DicomFrameDecoder:
+    """The frames of one DICOM file as decoded images, the file parsed on first use only
+    (:class:`braintumor.dicom.DicomFrames`): an enhanced multi-frame series decodes its
+    frames one by one without reading the whole file again for each."""
+
+    def __init__(self, data: bytes, max_pixels: int = 64_000_000) -> None:
+        self._data, self._max_pixels = data, max_pixels
+        self._frames: DicomFrames | None = None
+
+    def decode(self, frame: int) -> DecodedImage:
+        if self._frames is None:
+            self._frames = DicomFrames(self._data, self._max_pixels)
+        grey, rgb, info = self._frames.decode(frame)
+        return DecodedImage(grey=grey, rgb=rgb, format="DICOM", dicom=info)
 
 
 def file_extension(filename: str) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from braintumor.decoding import DecodedImage, decode_image
+from braintumor.decoding import DecodedImage, DicomFrameDecoder, decode_image
 from braintumor.dicom import is_dicom
 from braintumor.errors import FileTooLargeError, InvalidImageError, InvalidSeriesError
 from braintumor.series.volume import SeriesSlice, SeriesVolume, median_spacing, plane_of
@@ -176,8 +176,13 @@ def _normal(orientation: np.ndarray) -> np.ndarray | None:
     return normal / length if length > 1e-6 else None
 
 
-def _loader(data: bytes, max_pixels: int, frame: int | None) -> Callable[[], DecodedImage]:
+def _loader(data: bytes, max_pixels: int, frame: int | None,
+            frames: DicomFrameDecoder | None = None) -> Callable[[], DecodedImage]:
+    """A slice's decoding, deferred; the frames of one multi-frame file share ``frames``
+    (the file parsed once, not once per frame)."""
     def load() -> DecodedImage:
+        if frames is not None and frame is not None:
+            return frames.decode(frame)
         return decode_image(data, max_pixels=max_pixels, frame=frame)
     return load
 
@@ -256,8 +261,9 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
         order = list(range(len(geometries)))
         ordered_by = "upload"
 
+    shared = DicomFrameDecoder(multi[0].data, max_pixels) if multi else None
     slices = [SeriesSlice(
-        load=_loader(geometries[i].data, max_pixels, geometries[i].frame),
+        load=_loader(geometries[i].data, max_pixels, geometries[i].frame, shared),
         frame=geometries[i].frame, file=geometries[i].number - 1,
         position=None if (at := positions[i]) is None else round(at, 3),
         instance_number=geometries[i].instance_number,
