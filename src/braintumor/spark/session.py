@@ -212,9 +212,9 @@ def _workers_offer(status: dict) -> str:
         return "the master lists no live worker"
     memory = max(int(w.get("memoryfree", 0)) for w in alive)
     cores = max(int(w.get("coresfree", 0)) for w in alive)
-    return (f"the master's {len(alive)} live worker{'s' if len(alive) != 1 else ''} offer "
-            "at most "
-            f"{memory} MB and {cores} core{'s' if cores != 1 else ''} free")
+    workers = f"{len(alive)} live worker{'s' if len(alive) != 1 else ''}"
+    return (f"the master's {workers} offer at most {memory} MB and "
+            f"{cores} core{'s' if cores != 1 else ''} free")
 
 
 #: Seconds without a new executor after which the cluster is taken as complete.
