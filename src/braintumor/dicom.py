@@ -124,13 +124,13 @@ def _kind(exc: BaseException) -> str:
 
 
 @functools.cache
-def _configure_pydicom() -> None:
+def quiet_pydicom() -> None:
     """Never let pydicom validate values aloud.
 
     pydicom can validate a value when it is converted and, in its default mode, logs a
     failure *with the value* (``Invalid value for VR DA: '...'``) to a logger that
     propagates to ours. Only the tags above are ever read, but a file may put anything in
-    them. (A process-wide pydicom setting; nothing else in the service uses pydicom.)
+    them. A process-wide pydicom setting: every module that parses DICOM calls this.
     """
     pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 
@@ -142,7 +142,7 @@ def _read(data: bytes) -> Dataset:
     element whose declared length runs past it, or warns when an undefined-length value
     has no delimiter. Both are caught here, before "no pixel data" could be claimed.
     """
-    _configure_pydicom()
+    quiet_pydicom()
     buffer = io.BytesIO(data)
     try:
         with warnings.catch_warnings(record=True) as caught:

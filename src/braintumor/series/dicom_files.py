@@ -27,9 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pydicom
+from pydicom.datadict import tag_for_keyword
 
 from braintumor.decoding import DecodedImage, DicomFrameDecoder, decode_image
-from braintumor.dicom import is_dicom
+from braintumor.dicom import is_dicom, quiet_pydicom
 from braintumor.errors import FileTooLargeError, InvalidImageError, InvalidSeriesError
 from braintumor.series.volume import SeriesSlice, SeriesVolume, median_spacing, plane_of
 
@@ -88,12 +90,7 @@ def _text(value: object) -> str | None:
 
 def read_geometry(data: bytes, number: int) -> DicomGeometry:
     """The placing tags of one DICOM file; a file that cannot be parsed is INVALID_IMAGE."""
-    import pydicom
-    from pydicom import config
-    from pydicom.datadict import tag_for_keyword
-
-    # pydicom would log a value that fails validation, quoting it: never read aloud
-    config.settings.reading_validation_mode = config.IGNORE
+    quiet_pydicom()  # pydicom would log a value that fails validation, quoting it
     tags = [int(tag) for k in GEOMETRY_KEYWORDS if (tag := tag_for_keyword(k)) is not None]
     try:
         with warnings.catch_warnings():

@@ -39,11 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pydicom
-from pydicom import config as pydicom_config
 
 from braintumor.classify import Classifier
 from braintumor.config import Settings
-from braintumor.dicom import is_dicom
+from braintumor.dicom import is_dicom, quiet_pydicom
 from braintumor.errors import BrainTumorError, InvalidImageError
 from braintumor.explain.render import PICTURES
 from braintumor.series import SeriesResult, SeriesVolume, classify_series, series_from_parts
@@ -111,8 +110,7 @@ def series_uid_of(data: bytes) -> str:
     """
     if not is_dicom(data):
         raise InvalidImageError(NOT_DICOM)
-    # pydicom would log a value that fails validation, quoting it: never read aloud
-    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    quiet_pydicom()  # pydicom would log a value that fails validation, quoting it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
