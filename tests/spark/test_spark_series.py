@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from dicom_helpers import PATIENT_VALUES, make_dicom
-from series_helpers import series_files, synthetic_pictures
+from series_helpers import nifti_bytes, series_files, synthetic_pictures, zip_of
 
 from .helpers import relative
 
@@ -245,7 +245,51 @@ def test_a_series_uid_that_is_not_a_uid_is_written_as_its_digest():
     assert len(keys) == 1 and (key := keys.pop()).startswith("sha256-")
     assert "Zyxwhimsy" not in key
     proper = make_dicom(pixels, extra={"SeriesInstanceUID": UIDS["a"]})
-    assert series_key(proper) == (UIDS["a"], None)
+    assert series_key(proper, 1 << 20) == (UIDS["a"], None, None)
     with pytest.raises(InvalidImageError, match="Not a DICOM file"):
         series_uid_of(b"\x00" * 200)
-    assert series_key(b"plain text") == (None, NOT_DICOM)
+    assert series_key(b"plain text", 1 << 20) == (None, NOT_DICOM, None)
+
+
+def test_zip_and_nifti_files_are_a_series_each(spark, spark_settings, app, tmp_path):
+    """A research archive: NIfTI volumes and zips of DICOM files, one series per file,
+    each row the endpoint's answer for that one upload."""
+    from braintumor.spark.series import NOT_DICOM, run_classify_series
+
+    volume = np.stack([np.asarray(p, np.int16) for p in synthetic_pictures(4, seed=90)],
+                      axis=-1)
+    zip_uid = "1.2.826.0.1.3680043.8.498.201"
+    uploads = {
+        "archive/brain.nii.gz": nifti_bytes(volume),
+        "archive/plain/brain.nii": nifti_bytes(volume[..., :3], compress=False),
+        "archive/series.zip": zip_of({f"s/IM{i}": data for i, data in enumerate(
+            series_files(synthetic_pictures(3, seed=95), series_uid=zip_uid))}),
+    }
+    root = tmp_path / "in"
+    for name, data in {**uploads, "archive/README.txt": b"not a series"}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    counts = run_classify_series(spark_settings, str(root), str(tmp_path / "out"),
+                                 spark=spark)
+    assert counts == {"series": 3, "files": 4, "errors": 1}
+    rows = spark.read.parquet(str(tmp_path / "out")).toPandas()
+    rows.index = [relative(p, root) for p in rows["path"]]
+    assert rows.loc["archive/README.txt", "error"] == NOT_DICOM
+    assert rows.loc["archive/README.txt", "source"] is None
+    assert dict(rows["source"].dropna()) == {"archive/brain.nii.gz": "nifti",
+                                             "archive/plain/brain.nii": "nifti",
+                                             "archive/series.zip": "zip"}
+    assert rows.loc["archive/series.zip", "series_uid"] == zip_uid
+    assert rows.loc["archive/brain.nii.gz", "series_uid"] is None  # NIfTI has no UID
+    for name, data in uploads.items():
+        row = rows.loc[name]
+        assert row["error"] is None, row["error"]
+        assert row["files"] == 1 and row["key_path"] == row["path"]
+        body = post_series(app, [(Path(name).name, data)]).get_json()
+        assert body["success"], body
+        assert row["class"] == body["summary"]["class"]
+        assert row["slices"] == body["series"]["slice_count"]
+        assert row["key_slice"] == body["key_slice"]["index"]
+        np.testing.assert_allclose(row[PROB_COLUMNS].to_numpy(dtype=np.float64) * 100,
+                                   list(body["summary"]["probabilities"].values()),
+                                   atol=0.006)  # rounded to 0.01 %, float32 batches

@@ -1,25 +1,30 @@
-"""``braintumor spark classify --series``: one row per DICOM series, as the API answers it.
+"""``braintumor spark classify --series``: one row per series, as the API answers it.
 
-A study folder holds many series, their files mixed or spread over sub-folders, usually
-with no extension. Each file below the input is therefore read (every file, not only
-``.dcm``: content decides, as for ``braintumor classify-series FOLDER``), and the job has
-two steps:
+A study folder holds many DICOM series, their files mixed or spread over sub-folders,
+usually with no extension; a research archive holds NIfTI volumes or zips of DICOM
+files. Each file below the input is therefore read (every file, not only ``.dcm``:
+content decides, as for ``braintumor classify-series FOLDER``), and the job has two
+steps:
 
-1. An Arrow-batched Python UDF reads each file's SeriesInstanceUID from its header (pydicom,
-   stopping before the pixels); only the UID and an error come back from Python, the
-   bytes stay in the JVM. A file that is not DICOM, cannot be parsed or names no series
-   keeps an ``error`` and drops its bytes.
-2. ``groupBy("series_uid").applyInPandas``: each series' files (in path order) go
-   through exactly what ``POST /api/classify-series`` does with them
-   (:func:`braintumor.series.series_from_parts` with the API's MAX_SERIES_SLICES and
-   MAX_SERIES_BYTES, then :func:`braintumor.series.classify_series` with the worker's
-   cached classifier), and become one row. The files step 1 refused form the group
-   without a UID and get one row each (``series_uid`` null), so nothing disappears.
+1. An Arrow-batched Python UDF reads each DICOM file's SeriesInstanceUID from its header
+   (pydicom, stopping before the pixels), or recognises a zip or a NIfTI volume (a series
+   by itself, as one upload to the endpoint); only the UID, the container kind and an
+   error come back from Python, the bytes stay in the JVM. A file that is none of these,
+   cannot be parsed or names no series keeps an ``error`` and drops its bytes.
+2. ``groupBy`` the series UID (a zip or NIfTI file: its own path) and ``applyInPandas``:
+   each series' files (in path order) go through exactly what ``POST
+   /api/classify-series`` does with them (:func:`braintumor.series.series_from_parts`
+   with the API's MAX_SERIES_SLICES and MAX_SERIES_BYTES, then
+   :func:`braintumor.series.classify_series` with the worker's cached classifier), and
+   become one row, ``source`` saying which kind (``dicom``, ``zip``, ``nifti``). The
+   files step 1 refused form the group without a key and get one row each (``source``
+   and ``series_uid`` null), so nothing disappears.
 
 A series the API would refuse (mixed sizes or orientations, too many slices, not a brain
 MRI, a slice that does not decode) is one row with ``error`` set to the API's message.
-Like the API's answer, a row holds no patient data: the series UID (the grouping key),
-the facts the API returns about the volume, and the input's own paths.
+Like the API's answer, a row holds no patient data: the series UID (the grouping key; a
+NIfTI volume has none), the facts the API returns about the volume, and the input's own
+paths.
 
 A group is handed to Python whole, so an executor needs memory for its largest series
 (at most MAX_SERIES_BYTES, checked once the files are there, as the API does).
@@ -47,6 +52,8 @@ from braintumor.errors import BrainTumorError, InvalidImageError
 from braintumor.explain.render import PICTURES
 from braintumor.series import SeriesResult, SeriesVolume, classify_series, series_from_parts
 from braintumor.series.aggregate import RULE
+from braintumor.series.archive import is_zip
+from braintumor.series.nifti import looks_like_nifti
 from braintumor.spark.classify import (
     heatmap_folder,
     probability_column,
@@ -64,7 +71,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOT_DICOM = "Not a DICOM file (no DICM marker at byte 128); series are read from DICOM files"
+NOT_DICOM = ("Not a DICOM file (no DICM marker at byte 128), a zip or a NIfTI volume; series "
+             "are read from DICOM files, a zip of them or a NIfTI volume")
 NO_SERIES_UID = ("No SeriesInstanceUID in the DICOM file (not an image, or a truncated or "
                  "corrupt file), so it belongs to no series")
 _SERIES_UID_TAG = 0x0020000E
@@ -80,7 +88,8 @@ def count_column(class_name: str) -> str:
 def series_columns(class_names: list[str]) -> list[tuple[str, str]]:
     """(name, Spark type) of the result table, in order."""
     return [
-        ("path", "string"), ("series_uid", "string"), ("files", "int"),
+        ("path", "string"), ("series_uid", "string"), ("source", "string"),
+        ("files", "int"),
         ("files_ignored", "int"), ("slices", "int"), ("modality", "string"),
         ("orientation", "string"), ("ordered_by", "string"), ("height", "int"),
         ("width", "int"), ("slice_spacing_mm", "double"),
@@ -122,15 +131,28 @@ def series_uid_of(data: bytes) -> str:
                                 f"file ({type(exc).__name__})") from None
     if not uid:
         raise InvalidImageError(NO_SERIES_UID)
+    return _uid_column(uid)
+
+
+def _uid_column(uid: str) -> str:
+    """A UID as it is, anything else as its digest: free text never reaches the table."""
     return uid if _UID.match(uid) else "sha256-" + hashlib.sha256(uid.encode()).hexdigest()
 
 
-def series_key(content: bytes) -> tuple[str | None, str | None]:
-    """(SeriesInstanceUID, None) of a file, or (None, why it belongs to no series)."""
+def series_key(content: bytes, max_bytes: int) -> tuple[str | None, str | None, str | None]:
+    """(SeriesInstanceUID, None, None) of a DICOM file; (None, None, "zip" or "nifti") of a
+    file that is a series by itself, as one upload to the endpoint; (None, why, None) of a
+    file in no series."""
+    data = bytes(content)
+    if not is_dicom(data):
+        if is_zip(data):
+            return None, None, "zip"
+        if looks_like_nifti(data, max_bytes):
+            return None, None, "nifti"
     try:
-        return series_uid_of(bytes(content)), None
+        return series_uid_of(data), None, None
     except BrainTumorError as exc:
-        return None, exc.message
+        return None, exc.message, None
 
 
 
@@ -145,7 +167,8 @@ def _volume_facts(volume: SeriesVolume) -> dict[str, Any]:
 
 
 def _answer(result: SeriesResult, paths: list[str]) -> dict[str, Any]:
-    """The API's ``summary`` as columns: fractions, not percentages, and unrounded."""
+    """The API's ``summary`` as columns: fractions, not percentages, and unrounded. The
+    key slice's file is one of ``paths``, or the one container they name."""
     summary, names = result.summary, result.class_names
     p = np.asarray(summary.probabilities, dtype=np.float64)
     key = result.key_slice()
@@ -158,7 +181,8 @@ def _answer(result: SeriesResult, paths: list[str]) -> dict[str, Any]:
         "ood_flagged": sum(1 for a in result.slices
                            if a.assessment.ood is not None and a.assessment.ood.flagged),
         "key_slice": summary.key_index, "key_position": key.position,
-        "key_path": paths[file] if file is not None else None, "rule": RULE,
+        "key_path": (paths[0] if len(paths) == 1 else
+                     paths[file] if file is not None else None), "rule": RULE,
     }
     answer.update({probability_column(n): float(v) for n, v in zip(names, p, strict=True)})
     answer.update({count_column(n): int(c)
@@ -166,15 +190,19 @@ def _answer(result: SeriesResult, paths: list[str]) -> dict[str, Any]:
     return answer
 
 
-def _series_row(series_uid: str, paths: list[str], contents: list[bytes],
-                classifier: Classifier, settings: Settings,
+def _series_row(series_uid: str | None, source: str, paths: list[str],
+                contents: list[bytes], classifier: Classifier, settings: Settings,
                 heatmap_dir: str | None) -> dict[str, Any]:
-    """One series' row: the API's answer for these files, or its refusal in ``error``."""
-    row: dict[str, Any] = {"path": paths[0], "series_uid": series_uid, "files": len(paths)}
+    """One series' row: the API's answer for these files (DICOM files of one UID, or one
+    zip or NIfTI file), or its refusal in ``error``."""
+    row: dict[str, Any] = {"path": paths[0], "series_uid": series_uid, "source": source,
+                           "files": len(paths)}
     try:
         volume = series_from_parts([(posixpath.basename(p), data)
                                     for p, data in zip(paths, contents, strict=True)], settings)
         row.update(_volume_facts(volume))
+        if series_uid is None and volume.uids.get("SeriesInstanceUID"):  # a zip's series
+            row["series_uid"] = _uid_column(volume.uids["SeriesInstanceUID"])
         result = classify_series(classifier, volume)
     except BrainTumorError as exc:
         row["error"] = exc.message
@@ -184,8 +212,9 @@ def _series_row(series_uid: str, paths: list[str], contents: list[bytes],
         return row
     row.update(_answer(result, paths))
     if heatmap_dir:
-        # a UID or a digest (series_uid_of): a safe file name, one per series
-        target = os.path.join(heatmap_dir, f"{series_uid}-key-slice.png")
+        # a UID or a digest (_uid_column), else the file's: a safe name, one per series
+        name = row["series_uid"] or "file-" + hashlib.sha256(paths[0].encode()).hexdigest()
+        target = os.path.join(heatmap_dir, f"{name}-key-slice.png")
         with open(target, "wb") as handle:
             handle.write(result.pngs[PICTURES[0]])  # the key slice's Grad-CAM overlay
         row["heatmap"] = target
@@ -204,15 +233,19 @@ def classify_groups(group: pd.DataFrame, model_file: str, settings: Settings,
     classifier = worker_classifier(SparkFiles.get(model_file), settings)
     version = classifier.model.metadata.version or Path(model_file).stem
     group = group.sort_values("path", kind="stable")
-    uid = group["series_uid"].iloc[0]
+    uid, container = group["series_uid"].iloc[0], group["container"].iloc[0]
+    if heatmap_dir:
+        os.makedirs(heatmap_dir, exist_ok=True)
     rows: list[dict[str, Any]]
-    if uid is None or pd.isna(uid):
+    if isinstance(container, str):  # one zip or NIfTI file, a series by itself
+        rows = [_series_row(None, container, list(group["path"]),
+                            [bytes(c) for c in group["content"]], classifier, settings,
+                            heatmap_dir)]
+    elif uid is None or pd.isna(uid):
         rows = [{"path": path, "files": 1, "error": error}
                 for path, error in zip(group["path"], group["error"], strict=True)]
     else:
-        if heatmap_dir:
-            os.makedirs(heatmap_dir, exist_ok=True)
-        rows = [_series_row(str(uid), list(group["path"]),
+        rows = [_series_row(str(uid), "dicom", list(group["path"]),
                             [bytes(c) for c in group["content"]], classifier, settings,
                             heatmap_dir)]
     columns = series_columns(settings.class_list)
@@ -242,19 +275,29 @@ def classify_series_files(spark: SparkSession, inputs: str | list[str], settings
     spark.sparkContext.addFile(model_uri)
     model_file = posixpath.basename(model_uri.rstrip("/"))
 
-    # Arrow-batched, row at a time: only the UID and the error come back from Python
-    key_of = F.udf(series_key, "struct<series_uid: string, error: string>", useArrow=True)
+    max_bytes = settings.MAX_SERIES_BYTES
+
+    def key(content: bytes) -> tuple[str | None, str | None, str | None]:
+        return series_key(content, max_bytes)
+
+    # Arrow-batched, row at a time: only the UID, the error and the container kind come
+    # back from Python
+    key_of = F.udf(key, "struct<series_uid: string, error: string, container: string>",
+                   useArrow=True)
     files = read_images(spark, inputs, partitions, name_glob=None)  # DICOM: any name
     files = files.withColumn("found", key_of("content"))
     keyed = files.select(
         "path", F.col("found.series_uid").alias("series_uid"),
-        F.col("found.error").alias("error"),
-        F.when(F.col("found.error").isNull(), F.col("content")).alias("content"))
+        F.col("found.error").alias("error"), F.col("found.container").alias("container"),
+        F.when(F.col("found.error").isNull(), F.col("content")).alias("content"),
+        # the group: a DICOM series' UID, or a zip or NIfTI file's own path
+        F.coalesce("found.series_uid", F.when(F.col("found.container").isNotNull(),
+                                              F.concat(F.lit("file:"), "path"))).alias("group"))
 
     def run(group: pd.DataFrame) -> pd.DataFrame:
         return classify_groups(group, model_file, settings, heatmaps, done)
 
-    return keyed.groupBy("series_uid").applyInPandas(run, series_schema(settings.class_list))
+    return keyed.groupBy("group").applyInPandas(run, series_schema(settings.class_list))
 
 
 def run_classify_series(settings: Settings, input_uri: str, output_uri: str,
@@ -264,8 +307,8 @@ def run_classify_series(settings: Settings, input_uri: str, output_uri: str,
                         spark: SparkSession | None = None) -> dict[str, int]:
     """Write one row per series; return counts {"series", "files", "errors"} read back.
 
-    ``series`` counts rows with a series UID, ``files`` every file read, ``errors`` the
-    rows with an error (refused series and files in no series).
+    ``series`` counts the rows that are a series (``source`` set), ``files`` every file
+    read, ``errors`` the rows with an error (refused series and files in no series).
     """
     from pyspark.sql import functions as F  # Spark: only when a job runs
 
@@ -275,7 +318,7 @@ def run_classify_series(settings: Settings, input_uri: str, output_uri: str,
     frame = classify_series_files(spark, input_uri, settings, model_path, heatmap_dir,
                                   partitions, progress.files)
     written = write_table(spark, frame, output_uri, fmt, overwrite, progress)
-    counts = written.agg(F.count("series_uid").alias("series"),
+    counts = written.agg(F.count("source").alias("series"),
                          F.sum(F.col("files").cast("long")).alias("files"),
                          F.count("error").alias("errors")).first()
     assert counts is not None  # an aggregate always has its one row
