@@ -276,12 +276,18 @@ function seriesZip() {
   return { name: 'series.zip', mimeType: 'application/zip', buffer: execFileSync(python, ['-c', script]) };
 }
 
-test('a zipped series: every slice in the strip, the series answer, the key slice', async () => {
-  const zip = seriesZip();
+/** The API's own answer for the zip, straight from /api/classify-series. */
+async function seriesAnswer(zip) {
   const form = new FormData();
   form.append('file', new Blob([zip.buffer]), zip.name);
   const direct = await (await fetch(`${server.url}/api/classify-series`, { method: 'POST', body: form })).json();
   assert.equal(direct.success, true, JSON.stringify(direct.error));
+  return direct;
+}
+
+test('a zipped series: every slice in the strip, the series answer, the key slice', async () => {
+  const zip = seriesZip();
+  const direct = await seriesAnswer(zip);
   await page.getByLabel('Choose series files').setInputFiles(zip);
   const heading = page.locator('.series__class');
   await heading.waitFor({ timeout: 120_000 });
@@ -322,10 +328,7 @@ function seriesFolder(zip) {
 
 test('a series folder dropped on the panel (Chromium drag and drop): walked, same answer', async () => {
   const zip = seriesZip();
-  const form = new FormData();
-  form.append('file', new Blob([zip.buffer]), zip.name);
-  const direct = await (await fetch(`${server.url}/api/classify-series`, { method: 'POST', body: form })).json();
-  assert.equal(direct.success, true, JSON.stringify(direct.error));
+  const direct = await seriesAnswer(zip);
   const root = seriesFolder(zip);
   try {
     await page.reload();
