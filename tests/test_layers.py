@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("serving", ("braintumor.api", "braintumor.server")),
     ("offline", ("braintumor.datasets", "braintumor.training", "braintumor.spark",
                  "braintumor.ood.fit", "braintumor.ood.auroc", "braintumor.evaluation")),
-    ("entry points", ("braintumor.cli", "braintumor.spark.submit")),
+    ("entry points", ("braintumor.cli", "braintumor.spark.submit", "braintumor.spark.cli")),
 ]
 
 

@@ -19,11 +19,7 @@ from braintumor.model import load_model
 from braintumor.model.metadata import read_metadata
 from braintumor.ood.fit import fit_model_file
 from braintumor.server import serve
-from braintumor.spark.classify import run_classify
-from braintumor.spark.commands import run_spark_job
-from braintumor.spark.preprocess import run_preprocess
-from braintumor.spark.series import run_classify_series
-from braintumor.spark.session import job_session
+from braintumor.spark.cli import add_parser as add_spark_parser
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -153,40 +149,6 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError("fit-memory", str(exc)) from None
     print(json.dumps({k: v for k, v in description.items() if k != "grid"}, indent=2))
-    return 0
-
-
-def _spark_conf(pairs: list[str]) -> dict[str, str]:
-    """``--conf KEY=VALUE`` options (as spark-submit takes them) as a dict."""
-    conf = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("--conf", f"expected KEY=VALUE, got {pair!r}")
-        conf[key.strip()] = value
-    return conf
-
-
-def _cmd_spark_preprocess(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    conf = _spark_conf(args.conf)
-    counts = run_spark_job(lambda: run_preprocess(
-        settings, args.input, args.output, size=args.size, overwrite=args.overwrite,
-        partitions=args.partitions, framing=args.framing,
-        spark=job_session(settings.spark, conf)))
-    print(json.dumps({"output": args.output, **counts}))
-    return 0
-
-
-def _cmd_spark_classify(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
-    conf = _spark_conf(args.conf)
-    job = run_classify_series if args.series else run_classify  # a row per series or image
-    counts = run_spark_job(lambda: job(
-        settings, args.input, args.output, fmt=args.format, model_path=args.model,
-        heatmap_dir=args.heatmaps, overwrite=args.overwrite, partitions=args.partitions,
-        spark=job_session(settings.spark, conf)))
-    print(json.dumps({"output": args.output, **counts}))
     return 0
 
 
@@ -328,36 +290,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("spark", help="batch jobs on Spark (SPARK_MASTER): preprocess, classify")
-    spark_sub = p.add_subparsers(dest="spark_command", required=True)
-    q = spark_sub.add_parser("preprocess", help="class-per-folder images -> Parquet of uint8 "
-                                                "canonical pixels, labels, errors")
-    q.add_argument("--input", required=True, help="folder URI (path, file://, hdfs://...)")
-    q.add_argument("--output", required=True, help="Parquet URI to write")
-    q.add_argument("--size", type=int, default=160)
-    q.add_argument("--framing", default="stretch", choices=["stretch", "head"],
-                   help="how pictures are fitted to the size: the model's InputSpec.framing")
-    q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
-    q.add_argument("--overwrite", action="store_true")
-    q.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
-                   help="a Spark property, as spark-submit's --conf (repeatable), e.g. "
-                        "spark.archives=env.tar.gz#environment")
-    q.set_defaults(func=_cmd_spark_preprocess)
-    q = spark_sub.add_parser("classify", help="batch predictions for every image below --input")
-    q.add_argument("--input", required=True, help="folder URI (path, file://, hdfs://...)")
-    q.add_argument("--output", required=True, help="table URI to write")
-    q.add_argument("--format", default="parquet", choices=["parquet", "csv"])
-    q.add_argument("--heatmaps", default=None, help="folder for Grad-CAM overlay PNGs")
-    q.add_argument("--series", action="store_true",
-                   help="one row per DICOM series (files grouped by SeriesInstanceUID), "
-                        "as POST /api/classify-series answers it")
-    q.add_argument("--model", default=None, help="model file or URI (default MODEL_PATH)")
-    q.add_argument("--partitions", type=int, default=None, help="repartition the files first")
-    q.add_argument("--overwrite", action="store_true")
-    q.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
-                   help="a Spark property, as spark-submit's --conf (repeatable), e.g. "
-                        "spark.archives=env.tar.gz#environment")
-    q.set_defaults(func=_cmd_spark_classify)
+    add_spark_parser(sub)  # spark preprocess | classify | cluster
     return parser
 
 

@@ -205,3 +205,31 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(tmp_path_factory, tmp_
         percent = np.array(list(body["prediction"]["probabilities"].values())) / 100
         got = np.array([getattr(row, column) for column in PROB_COLUMNS])
         np.testing.assert_allclose(got, percent, atol=1.01e-4, err_msg=row.path)
+
+
+def test_the_cluster_command_starts_a_cluster_until_it_is_stopped(tmp_path):
+    """`braintumor spark cluster`: one JSON line with the master to use, then the cluster
+    runs until SIGTERM, which stops the master and the workers it started."""
+    import json
+    import signal
+    import socket
+
+    from braintumor.spark.standalone import master_status
+
+    command = subprocess.Popen(
+        [sys.executable, "-m", "braintumor.cli", "spark", "cluster", "--workers", "2",
+         "--memory", "1g"], env=_cli_env(""), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        line = command.stdout.readline()
+        started = json.loads(line)
+        assert started["SPARK_MASTER"].startswith("spark://127.0.0.1:")
+        workers = master_status(started["SPARK_MASTER_WEBUI"])["workers"]
+        assert [w["state"] for w in workers] == ["ALIVE", "ALIVE"]
+        assert {w["cores"] for w in workers} == {1} and {w["memory"] for w in workers} == {1024}
+    finally:
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(timeout=60) == 0, command.stderr.read()[-2000:]
+    host, port = started["SPARK_MASTER"].removeprefix("spark://").split(":")
+    with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
+        pass  # the master is gone
