@@ -14,7 +14,7 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from braintumor.dicom import DICOM_EXTENSIONS, DicomFrames, decode_dicom, is_dicom
+from braintumor.dicom import DICOM_EXTENSIONS, DicomFrames, is_dicom
 from braintumor.errors import InvalidFileTypeError, InvalidImageError
 from braintumor.imaging import DecodedImage, normalise_mode
 
@@ -36,7 +36,8 @@ class DicomFrameDecoder:
         self._data, self._max_pixels = data, max_pixels
         self._frames: DicomFrames | None = None
 
-    def decode(self, frame: int) -> DecodedImage:
+    def decode(self, frame: int | None = None) -> DecodedImage:
+        """Frame ``frame`` (0-based; None: the middle one) as a decoded image."""
         if self._frames is None:
             self._frames = DicomFrames(self._data, self._max_pixels)
         grey, rgb, info = self._frames.decode(frame)
@@ -81,14 +82,13 @@ def decode_image(data: bytes, max_pixels: int = 64_000_000,
     The first frame of an animation is used, EXIF orientation is applied, and the pixel
     count is checked from the header before any pixel is decoded, so a small file that
     claims to be enormous costs nothing. A DICOM file is decoded by
-    :func:`braintumor.dicom.decode_dicom`: ``frame`` picks one of its frames (0-based; the
+    :class:`braintumor.dicom.DicomFrames`: ``frame`` picks one of its frames (0-based; the
     middle one when None). Other formats have no frame to choose: only None or 0 is taken.
     """
     if not data:
         raise InvalidImageError("Image validation failed: the file is empty")
     if is_dicom(data):
-        grey, rgb, info = decode_dicom(data, max_pixels=max_pixels, frame=frame)
-        return DecodedImage(grey=grey, rgb=rgb, format="DICOM", dicom=info)
+        return DicomFrameDecoder(data, max_pixels).decode(frame)
     if frame:
         raise InvalidImageError(
             f"Image validation failed: frame {frame} was asked for, but only DICOM files "

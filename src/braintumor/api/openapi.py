@@ -106,6 +106,18 @@ def _operation(summary: str, responses: dict[str, Any], tag: str,
             "responses": responses, **extra}
 
 
+def _static_file(summary: str, description: str, tag: str, name: str) -> dict[str, Any]:
+    """GET of one file of a static folder, named by the path parameter ``name``."""
+    return _operation(
+        summary,
+        {"200": {"description": description, "headers": {"X-Request-ID": _REQUEST_ID},
+                 "content": {"*/*": {"schema": {"type": "string"}}}},
+         **_common_errors()}, tag,
+        parameters=[_ref("parameters", "X-Request-ID"),
+                    {"name": name, "in": "path", "required": True,
+                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]+$"}}])
+
+
 def build_document() -> dict[str, Any]:
     """The whole document (a new dict each call: callers may change theirs)."""
     schemas = _schemas()
@@ -194,24 +206,12 @@ def build_document() -> dict[str, Any]:
             "This document, browsable (Swagger UI, served locally)",
             {"200": {"description": "The docs page", "headers": {"X-Request-ID": _REQUEST_ID},
                      "content": html}, **_common_errors()}, "operations")},
-        "/api/docs/{name}": {"get": _operation(
+        "/api/docs/{name}": {"get": _static_file(
             "The docs page's script, styles and icon (Swagger UI's own files)",
-            {"200": {"description": "A file of Swagger UI",
-                     "headers": {"X-Request-ID": _REQUEST_ID},
-                     "content": {"*/*": {"schema": string}}},
-             **_common_errors()}, "operations",
-            parameters=[_ref("parameters", "X-Request-ID"),
-                        {"name": "name", "in": "path", "required": True,
-                         "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]+$"}}])},
-        "/assets/{filename}": {"get": _operation(
+            "A file of Swagger UI", "operations", "name")},
+        "/assets/{filename}": {"get": _static_file(
             "The web page's scripts, styles and icons (frontend/dist/assets)",
-            {"200": {"description": "A file of the built page",
-                     "headers": {"X-Request-ID": _REQUEST_ID},
-                     "content": {"*/*": {"schema": string}}},
-             **_common_errors()}, "web page",
-            parameters=[_ref("parameters", "X-Request-ID"),
-                        {"name": "filename", "in": "path", "required": True,
-                         "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]+$"}}])},
+            "A file of the built page", "web page", "filename")},
     }
     return {
         "openapi": "3.1.0",

@@ -116,6 +116,23 @@ def worker_classifier(path: str, settings: Settings) -> Classifier:
     return classifier
 
 
+def ship_model(spark: SparkSession, settings: Settings, model_path: str | None) -> str:
+    """Send the model (``model_path``, default MODEL_PATH: any URI ``addFile`` accepts, a
+    local path, ``hdfs://``...) to every executor; return the file name they find it by."""
+    model_uri = str(model_path or settings.MODEL_PATH)
+    spark.sparkContext.addFile(model_uri)
+    return posixpath.basename(model_uri.rstrip("/"))
+
+
+def shipped_classifier(model_file: str, settings: Settings) -> tuple[Classifier, str]:
+    """In a task: the worker's classifier for the model :func:`ship_model` sent, and the
+    model version the rows carry (the file's stem when its metadata names none)."""
+    from pyspark import SparkFiles  # Spark: only inside a task
+
+    classifier = worker_classifier(SparkFiles.get(model_file), settings)
+    return classifier, classifier.model.metadata.version or Path(model_file).stem
+
+
 def _heatmap_name(path: str, digest: str) -> str:
     stem = posixpath.splitext(posixpath.basename(path))[0]
     return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', stem)}-{digest[:12]}.png"
@@ -128,13 +145,11 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
     ``done`` counts the files of every batch finished (the job's progress)."""
     # Spark's own modules only inside the job (the module imports without a Spark install)
     import pandas as pd
-    from pyspark import SparkFiles
 
-    classifier = worker_classifier(SparkFiles.get(model_file), settings)
+    classifier, version = shipped_classifier(model_file, settings)
     names = settings.class_list
     columns = ["path", "class", "class_id", *map(probability_column, names), "confidence",
                "ood_flagged", "ood_score", "model_version", "heatmap", "error"]
-    version = classifier.model.metadata.version or Path(model_file).stem
     if heatmap_dir:
         os.makedirs(heatmap_dir, exist_ok=True)
     for batch in batches:
@@ -210,9 +225,7 @@ def classify_images(spark: SparkSession, inputs: str | list[str], settings: Sett
     as in the API.
     """
     heatmaps = heatmap_folder(heatmap_dir) if heatmap_dir else None
-    model_uri = str(model_path or settings.MODEL_PATH)
-    spark.sparkContext.addFile(model_uri)
-    model_file = posixpath.basename(model_uri.rstrip("/"))
+    model_file = ship_model(spark, settings, model_path)
     images = read_images(spark, inputs, partitions)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

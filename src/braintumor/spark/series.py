@@ -39,7 +39,6 @@ import os
 import posixpath
 import re
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,7 +56,8 @@ from braintumor.series.nifti import looks_like_nifti
 from braintumor.spark.classify import (
     heatmap_folder,
     probability_column,
-    worker_classifier,
+    ship_model,
+    shipped_classifier,
 )
 from braintumor.spark.images import read_images
 from braintumor.spark.output import check_format, write_table
@@ -228,10 +228,8 @@ def classify_groups(group: pd.DataFrame, model_file: str, settings: Settings,
     row each. ``done`` counts the files of every group finished (the job's progress)."""
     # Spark's own modules only inside the job (the module imports without a Spark install)
     import pandas as pd
-    from pyspark import SparkFiles
 
-    classifier = worker_classifier(SparkFiles.get(model_file), settings)
-    version = classifier.model.metadata.version or Path(model_file).stem
+    classifier, version = shipped_classifier(model_file, settings)
     group = group.sort_values("path", kind="stable")
     uid, container = group["series_uid"].iloc[0], group["container"].iloc[0]
     if heatmap_dir:
@@ -271,9 +269,7 @@ def classify_series_files(spark: SparkSession, inputs: str | list[str], settings
     from pyspark.sql import functions as F  # Spark: only when a job is built
 
     heatmaps = heatmap_folder(heatmap_dir) if heatmap_dir else None
-    model_uri = str(model_path or settings.MODEL_PATH)
-    spark.sparkContext.addFile(model_uri)
-    model_file = posixpath.basename(model_uri.rstrip("/"))
+    model_file = ship_model(spark, settings, model_path)
 
     max_bytes = settings.MAX_SERIES_BYTES
 
