@@ -139,7 +139,7 @@ def schemas() -> dict[str, Any]:
                                  "ordered_by", "rows", "columns", "slice_spacing_mm",
                                  "files_ignored"],
                     "properties": {
-                        "source": {"enum": ["dicom", "nifti"]},
+                        "source": {"enum": ["dicom", "zip", "nifti"]},
                         "slice_count": {"type": "integer"},
                         "modality": nullable({"type": "string"}),
                         "orientation": nullable({"type": "string"}),
