@@ -5,7 +5,7 @@ Why the settings here: image rows are large (a few hundred KB each with their co
 so Arrow batches are kept to ``ARROW_BATCH_ROWS`` rows instead of Spark's 10,000, which
 bounds the memory of a Python worker and gives ``mapInPandas`` model-sized batches.
 Spark's own logging is turned down to errors because its INFO/WARN chatter would bury
-the job's progress bar and our one-line results.
+the jobs' own progress lines and our one-line results.
 """
 
 from __future__ import annotations
@@ -69,13 +69,14 @@ def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def session_conf(settings: SparkSettings, progress: bool = False) -> dict[str, str]:
+def session_conf(settings: SparkSettings) -> dict[str, str]:
     """The Spark configuration built from the Spark settings (also what ``spark-submit``
     sees)."""
     conf = {
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
-        "spark.ui.showConsoleProgress": "true" if progress else "false",
+        # the jobs report files done themselves (spark.progress), not Spark's task bar
+        "spark.ui.showConsoleProgress": "false",
         "spark.executorEnv.TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
     }
     if under_spark_submit():
@@ -110,18 +111,17 @@ def check_master_reachable(master: str, timeout: float = MASTER_CONNECT_TIMEOUT)
                       f"(no answer within {timeout:g} s); is it running?")
 
 
-def build_session(settings: SparkSettings, progress: bool = False, quiet: bool = True,
+def build_session(settings: SparkSettings, quiet: bool = True,
                   extra_conf: dict[str, str] | None = None) -> SparkSession:
     """Start (or join) this process's SparkSession as the Spark settings describe.
 
-    ``progress`` turns on Spark's console progress bar (the CLI jobs want it, the server
-    and tests do not). ``extra_conf`` wins over everything else. Only one SparkContext
+    ``extra_conf`` wins over everything else. Only one SparkContext
     can live in a process: when one is already running, it is returned as it is, and a
     different master is logged rather than silently ignored.
     """
     from pyspark.sql import SparkSession  # Spark: only when a session is wanted
 
-    conf = session_conf(settings, progress)
+    conf = session_conf(settings)
     if quiet and not under_spark_submit() and not (
         os.environ.get("PYSPARK_SUBMIT_ARGS") or os.environ.get("SPARK_CONF_DIR")
     ):

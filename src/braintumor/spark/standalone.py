@@ -93,15 +93,15 @@ class LocalStandaloneCluster:
                                     "--webui-port", str(self.webui_port))
         try:
             for _ in range(self.workers):
-                self.add_worker(wait=False)
+                self._add_worker()
             self.wait_for_workers(self.workers)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def add_worker(self, wait: bool = True) -> int:
-        """Start one more worker; return its number (its log is ``worker<N>.log``)."""
+    def _add_worker(self) -> None:
+        """Start one more worker (its log is ``worker<N>.log``)."""
         number = len(self._workers) + 1
         work = self.base / f"work{number}"
         work.mkdir(parents=True, exist_ok=True)
@@ -109,9 +109,6 @@ class LocalStandaloneCluster:
             f"worker{number}.log", "org.apache.spark.deploy.worker.Worker",
             "--cores", str(self.cores), "--memory", self.memory, "--work-dir", str(work),
             "--webui-port", str(free_port()), "--host", "127.0.0.1", self.master_url))
-        if wait:
-            self.wait_for_workers(self.alive_workers() + 1)
-        return number
 
     def status(self) -> dict[str, Any]:
         """The master's JSON status page."""
