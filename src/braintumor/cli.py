@@ -22,17 +22,12 @@ from braintumor.server import serve
 from braintumor.spark.cli import add_parser as add_spark_parser
 
 
-def settings_of(args: argparse.Namespace) -> Settings:
-    """The settings :func:`main` loaded once for this run (every command's own)."""
-    return getattr(args, "settings", None) or load_settings()
-
-
 def _cmd_serve(args: argparse.Namespace) -> int:
-    return serve(settings_of(args), port=args.port, host=args.host)
+    return serve(args.settings, port=args.port, host=args.host)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
+    settings = args.settings
     classifier = Classifier(load_model(settings.model), settings)
     path = Path(args.image)
     if not path.is_file():
@@ -82,7 +77,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                       sources=Path(args.sources) if args.sources else None,
                       extra_tumour=Path(args.extra_tumour) if args.extra_tumour else None,
                       held_out_of=Path(args.held_out_of) if args.held_out_of else None,
-                      settings=settings_of(args))
+                      settings=args.settings)
     print(json.dumps(report["summary"], indent=2))
     return 0
 
@@ -96,7 +91,7 @@ def _refit_run(step: str, args: argparse.Namespace) -> dict | None:
         return None
     from braintumor.training.train import refit  # TensorFlow: only here
 
-    return refit(step, Path(args.model), Path(args.run_dir), settings_of(args).model,
+    return refit(step, Path(args.model), Path(args.run_dir), args.settings.model,
                  data_dir=Path(args.data),
                  out=Path(args.out) if args.out else None,
                  cache_dir=Path(args.cache_dir) if args.cache_dir else None,
@@ -107,7 +102,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from braintumor.evaluation.validation import validate_run  # TensorFlow: only here
 
     try:
-        report = validate_run(Path(args.model), Path(args.run_dir), settings_of(args),
+        report = validate_run(Path(args.model), Path(args.run_dir), args.settings,
                               data_dir=Path(args.data) if args.data else None,
                               cache_dir=Path(args.cache_dir) if args.cache_dir else None)
     except (ValueError, FileNotFoundError) as exc:
@@ -127,7 +122,7 @@ def _cmd_fit_ood(args: argparse.Namespace) -> int:
             run_dir=Path(args.run_dir) if args.run_dir else None,
             out=Path(args.out) if args.out else None,
             cache_dir=Path(args.cache_dir) if args.cache_dir else None, quantile=args.quantile,
-            settings=settings_of(args).model)
+            settings=args.settings.model)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError("fit-ood", str(exc)) from None
     print(json.dumps(description, indent=2))
@@ -143,7 +138,7 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
             print(json.dumps({k: v for k, v in described.items() if k != "grid"}, indent=2))
             return 0
         description = fit_memory_file(
-            Path(args.model), Path(args.data), Path(args.run_dir), settings_of(args).model,
+            Path(args.model), Path(args.data), Path(args.run_dir), args.settings.model,
             out=Path(args.out) if args.out else None,
             cache_dir=Path(args.cache_dir) if args.cache_dir else None)
     except (ValueError, FileNotFoundError) as exc:
@@ -153,7 +148,7 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    settings = settings_of(args)
+    settings = args.settings
     model_path = Path(args.model or settings.MODEL_PATH)
     raw = read_metadata(model_path) if model_path.is_file() else None
     print(json.dumps({"settings": describe(settings),

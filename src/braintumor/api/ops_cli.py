@@ -16,8 +16,8 @@ from braintumor.errors import ConfigError
 def _keys_file(args: argparse.Namespace) -> Path:
     if args.file:
         return Path(args.file)
-    settings = getattr(args, "settings", None)
-    if settings is None or settings.API_KEYS_FILE is None:
+    settings = args.settings  # loaded once by main()
+    if settings.API_KEYS_FILE is None:
         raise ConfigError("API_KEYS_FILE", "not set: pass --file or set API_KEYS_FILE")
     return Path(settings.API_KEYS_FILE)
 

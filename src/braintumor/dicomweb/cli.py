@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from braintumor.classify import Classifier
-from braintumor.config import load_settings
 from braintumor.dicomweb.client import connect
 from braintumor.model import load_model
 
@@ -21,7 +20,7 @@ def _client(args: argparse.Namespace) -> DICOMwebClient:
 
 
 def _classifier(args: argparse.Namespace) -> Classifier:
-    settings = getattr(args, "settings", None) or load_settings()  # main() loads them once
+    settings = args.settings  # loaded once by main()
     return Classifier(load_model(settings.model), settings)
 
 

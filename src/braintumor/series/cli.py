@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from braintumor.classify import Classifier, utc_timestamp
-from braintumor.config import load_settings
 from braintumor.errors import NotBrainMRIError
 from braintumor.model import load_model
 from braintumor.series import classify_series, series_from_path
@@ -28,7 +27,7 @@ def write_key_slice_pngs(pngs: dict[str, bytes], out: Path, prefix: str = "key_s
 
 
 def cmd_classify_series(args: argparse.Namespace) -> int:
-    settings = getattr(args, "settings", None) or load_settings()  # main() loads them once
+    settings = args.settings  # loaded once by main()
     volume = series_from_path(Path(args.path), settings)  # refuse bad input before loading
     classifier = Classifier(load_model(settings.model), settings)
     indent = None if args.compact else 2

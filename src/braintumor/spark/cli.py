@@ -15,7 +15,6 @@ import signal
 import threading
 from types import FrameType
 
-from braintumor.config import Settings, load_settings
 from braintumor.errors import ConfigError
 from braintumor.spark.classify import run_classify
 from braintumor.spark.commands import SparkJobError, run_spark_job
@@ -36,12 +35,8 @@ def spark_conf(pairs: list[str]) -> dict[str, str]:
     return conf
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return getattr(args, "settings", None) or load_settings()  # main() loads them once
-
-
 def cmd_preprocess(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = args.settings  # loaded once by main()
     conf = spark_conf(args.conf)
     counts = run_spark_job(lambda: run_preprocess(
         settings, args.input, args.output, size=args.size, overwrite=args.overwrite,
@@ -52,7 +47,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = args.settings  # loaded once by main()
     conf = spark_conf(args.conf)
     job = run_classify_series if args.series else run_classify  # a row per series or image
     counts = run_spark_job(lambda: job(
