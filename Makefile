@@ -37,6 +37,7 @@ run: $(STAMP) frontend-auto
 test: $(DEV_STAMP) check-java orthanc
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory frontend-test
 
@@ -45,11 +46,13 @@ test: $(DEV_STAMP) check-java orthanc
 test-quick: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow" --ignore=tests/spark
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_api.py

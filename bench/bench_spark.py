@@ -9,7 +9,7 @@ For each master, Spark's figures are taken on one SparkSession: a cold job (the 
 workers start and each loads TensorFlow and the model), then warm ones (workers reused,
 model cached). The session's start-up (JVM launch, executors registered) is reported on
 its own. ``standalone:N`` starts a standalone cluster of N one-core, 3 GB workers on
-this machine (pyspark's spark-class, braintumor.spark.standalone) for that master; each
+this machine (pyspark's spark-class, braintumor.spark_session.standalone) for that master; each
 executor's TensorFlow uses the task's one core. Prints figures, asserts nothing.
 
     python bench/bench_spark.py [--data DIR] [--limit N] [--model M]
@@ -75,7 +75,7 @@ def plain_loop(files: list[Path], settings) -> tuple[float, float, int]:
 def spark_runs(inputs: str | list[str], settings, runs: int) -> tuple[float, list[float], int]:
     """(session start-up s, seconds per classify job, rows of the last job)."""
     from braintumor.spark.classify import classify_images
-    from braintumor.spark.session import job_session
+    from braintumor.spark_session.session import job_session
 
     started = time.perf_counter()
     spark = job_session(settings.spark, {"spark.ui.enabled": "false"})
@@ -95,7 +95,7 @@ def spark_runs(inputs: str | list[str], settings, runs: int) -> tuple[float, lis
 def on_master(master: str, inputs: str | list[str], settings, runs: int
               ) -> tuple[float, list[float], int]:
     """:func:`spark_runs` on ``master``; ``standalone:N`` runs on a cluster started for it."""
-    from braintumor.spark.standalone import LocalStandaloneCluster
+    from braintumor.spark_session.standalone import LocalStandaloneCluster
 
     if not master.startswith("standalone:"):
         return spark_runs(inputs, settings.with_overrides(SPARK_MASTER=master), runs)

@@ -89,7 +89,7 @@ def tiny_ood_model_path(tiny_model_path, tmp_path_factory) -> Path:
 
     from braintumor.config import Settings
     from braintumor.model import load_model
-    from braintumor.ood.fit import fit_statistics, store
+    from braintumor.training.ood_fit import fit_statistics, store
 
     path = tmp_path_factory.mktemp("ood-models") / "tiny-ood.keras"
     shutil.copy(tiny_model_path, path)

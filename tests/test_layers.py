@@ -3,40 +3,41 @@
 Serving code (decoding, the model, the OOD decision, the API) must never import offline
 code (training, evaluation, Spark jobs, fitting): a change to a training script must not
 be able to break the server, and the server must not drag training's dependencies in.
-The layers are listed here explicitly, lowest first; a module may import its own layer
-and those below it. Every import counts, including function-local ones: a lazy import is
-still a dependency, only a hidden one.
+The layers are the import-linter contract in pyproject.toml (``lint-imports`` checks the
+same list), read here: each unit (a top-level module or sub-package) may import its own
+layer and those below it, but not an independent sibling (``a | b``). Every import
+counts, including function-local ones: a lazy import is still a dependency, only a
+hidden one.
 """
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
 PACKAGE = SRC / "braintumor"
 
-#: (layer, module prefixes), lowest first. The longest matching prefix decides.
-LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("braintumor", "braintumor.errors", "braintumor.classes")),
-    ("image types", ("braintumor.imaging",)),
-    ("DICOM decoder", ("braintumor.dicom",)),
-    ("decoding", ("braintumor.decoding",)),
-    ("preprocessing", ("braintumor.preprocessing",)),
-    ("model", ("braintumor.model", "braintumor.explain")),
-    ("OOD decision", ("braintumor.ood",)),
-    ("settings", ("braintumor.config", "braintumor.config_parsers")),
-    ("use case", ("braintumor.classify",)),
-    ("series use case", ("braintumor.series", "braintumor.dicomweb")),
-    ("Spark session", ("braintumor.spark.session", "braintumor.spark.commands",
-                       "braintumor.spark.standalone")),
-    ("serving", ("braintumor.api", "braintumor.server")),
-    ("offline", ("braintumor.datasets", "braintumor.training", "braintumor.spark",
-                 "braintumor.ood.fit", "braintumor.ood.auroc", "braintumor.evaluation")),
-    ("entry points", ("braintumor.cli", "braintumor.spark.submit", "braintumor.spark.cli")),
-]
+
+def read_layers() -> list[tuple[str, tuple[str, ...], bool]]:
+    """(layer, its units, independent) from pyproject.toml's contract, lowest first."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in config["contracts"] if c["id"] == "layers"]
+    assert contract["containers"] == [config["root_package"]] == ["braintumor"]
+    layers = []
+    for line in reversed(contract["layers"]):
+        independent = "|" in line
+        units = tuple(u.strip() for u in line.replace("|", ":").split(":"))
+        layers.append((line, units, independent))
+    return layers
+
+
+#: (layer, units, independent), lowest first; the package's own __init__ is below them all.
+LAYERS = read_layers()
 
 
 def module_name(path: Path) -> str:
@@ -79,14 +80,30 @@ def graph() -> dict[str, set[str]]:
     return {name: imports_of(path, modules) - {name} for name, path in modules.items()}
 
 
+def unit_of(module: str) -> str:
+    """The unit a module belongs to: ``braintumor.ood.detector`` is ``ood``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
 def layer_of(module: str) -> int | None:
-    best: tuple[int, int] | None = None
-    for index, (_, prefixes) in enumerate(LAYERS):
-        for prefix in prefixes:
-            matches = module == prefix or module.startswith(prefix + ".")
-            if matches and (best is None or len(prefix) > best[0]):
-                best = (len(prefix), index)
-    return None if best is None else best[1]
+    """The index of a module's layer, lowest first; -1 for the package's own __init__."""
+    unit = unit_of(module)
+    if not unit:
+        return -1
+    for index, (_, units, _) in enumerate(LAYERS):
+        if unit in units:
+            return index
+    return None
+
+
+def unit_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    units: dict[str, set[str]] = {}
+    for source, targets in edges.items():
+        for target in targets:
+            if unit_of(source) and unit_of(target) and unit_of(source) != unit_of(target):
+                units.setdefault(unit_of(source), set()).add(unit_of(target))
+    return units
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -129,19 +146,36 @@ def upward(edges: dict[str, set[str]]) -> list[str]:
     for source, targets in sorted(edges.items()):
         for target in sorted(targets):
             low, high = layer_of(source), layer_of(target)
-            if low is not None and high is not None and high > low:
-                found.append(f"{source} ({LAYERS[low][0]}) imports {target} "
-                             f"({LAYERS[high][0]})")
+            if low is None or high is None:
+                continue
+            sibling = (low == high and low >= 0 and LAYERS[low][2]
+                       and unit_of(source) != unit_of(target))
+            if high > low or sibling:
+                found.append(f"{source} ({layer_name(low)}) imports {target} "
+                             f"({layer_name(high)})")
     return found
+
+
+def layer_name(index: int) -> str:
+    return "the package's __init__" if index < 0 else LAYERS[index][0]
 
 
 def test_every_module_has_a_layer():
     unplaced = [name for name in all_modules() if layer_of(name) is None]
-    assert unplaced == [], f"add these modules to LAYERS in {Path(__file__).name}: {unplaced}"
+    assert unplaced == [], f"add their units to the layers in pyproject.toml: {unplaced}"
 
 
 def test_no_import_cycles():
     assert cycles(graph()) == []
+
+
+def test_no_cycles_among_units():
+    assert cycles(unit_graph(graph())) == []
+
+
+def test_every_unit_is_in_one_layer():
+    units = [unit for _, layer_units, _ in LAYERS for unit in layer_units]
+    assert len(units) == len(set(units))
 
 
 def test_imports_point_down_the_layers():
@@ -158,6 +192,11 @@ def test_the_walk_sees_function_local_imports(tmp_path):
     assert imports_of(source, modules) == {"braintumor.training.train"}
 
 
+def test_the_layers_are_read_from_the_contract():
+    assert LAYERS[-1] == ("cli", ("cli",), False)
+    assert ("evaluation | spark", ("evaluation", "spark"), True) in LAYERS
+
+
 def test_a_cycle_is_found():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
@@ -165,8 +204,15 @@ def test_a_cycle_is_found():
 @pytest.mark.parametrize(("source", "target", "bad"), [
     ("braintumor.classify", "braintumor.training.train", True),
     ("braintumor.ood.detector", "braintumor.config", True),
-    ("braintumor.ood.fit", "braintumor.ood.detector", False),
+    ("braintumor.training.ood_fit", "braintumor.ood.detector", False),
     ("braintumor.api.routes", "braintumor.decoding", False),
+    ("braintumor.spark.submit", "braintumor.cli", True),
+    ("braintumor.datasets.parquet", "braintumor.spark.classify", True),
+    ("braintumor.datasets.parquet", "braintumor.spark_session.session", False),
+    ("braintumor.evaluation.run", "braintumor.spark.classify", True),  # independent
+    ("braintumor.model.loaded", "braintumor.explain.render", False),  # non-independent
+    ("braintumor.spark_session.session", "braintumor", False),
+    ("braintumor", "braintumor.errors", True),
 ])
 def test_an_upward_import_is_found(source, target, bad):
     assert bool(upward({source: {target}})) is bad

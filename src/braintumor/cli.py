@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 from braintumor.classify import Classifier, utc_timestamp
-from braintumor.config import Settings, describe, load_settings
-from braintumor.errors import BrainTumorError, ConfigError, NotBrainMRIError
+from braintumor.command_line import run_command
+from braintumor.config import Settings, describe
+from braintumor.errors import ConfigError, NotBrainMRIError
 from braintumor.model import load_model
 from braintumor.model.metadata import read_metadata
-from braintumor.ood.fit import fit_model_file
 from braintumor.server import serve
 from braintumor.spark.cli import add_parser as add_spark_parser
+from braintumor.training.ood_fit import fit_model_file
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -300,27 +300,9 @@ def _resolve_train_defaults(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Load the settings once, parse the command line, run the command.
-
-    The settings travel down on ``args.settings``; no command reads the environment.
-    """
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    args = build_parser(settings).parse_args(argv)
-    args.settings = settings
-    _resolve_train_defaults(args)
-    logging.basicConfig(level=settings.LOG_LEVEL,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except BrainTumorError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    """Load the settings once, parse the command line, run the command
+    (:func:`braintumor.command_line.run_command`)."""
+    return run_command(build_parser, argv, prepare=_resolve_train_defaults)
 
 
 if __name__ == "__main__":

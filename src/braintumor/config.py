@@ -28,7 +28,7 @@ from braintumor.config_parsers import (
     parse_text,
 )
 from braintumor.errors import ConfigError
-from braintumor.ood.detector import POLICIES
+from braintumor.policies import OOD_POLICIES
 
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +43,6 @@ DEFAULT_CLASS_NAMES: dict[int, str] = dict(enumerate(CLASS_NAMES))
 
 #: Scalings a bare model (one without metadata) may declare through INPUT_SCALING.
 INPUT_SCALINGS = ("unit", "raw", "symmetric", "caffe", "torch")
-#: What to do with an image that is not a brain MRI: the OOD package's own names.
-OOD_POLICIES = POLICIES
 
 
 @dataclass(frozen=True)
@@ -200,7 +198,7 @@ class OodSettings:
 
 @dataclass(frozen=True)
 class SparkSettings:
-    """The SparkSession of the batch jobs and of SPARK_ENABLED (spark.session)."""
+    """The SparkSession of the batch jobs and of SPARK_ENABLED (spark_session.session)."""
 
     SPARK_APP_NAME: str
     SPARK_MASTER: str

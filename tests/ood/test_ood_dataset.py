@@ -35,7 +35,7 @@ def real_fit(tiny_model_path, tmp_path_factory):
     """The suite's tiny model with statistics fitted on 600 real Training scans."""
     from braintumor.datasets.folders import load_folder
     from braintumor.model import load_model
-    from braintumor.ood.fit import fit_statistics, store
+    from braintumor.training.ood_fit import fit_statistics, store
 
     path = tmp_path_factory.mktemp("real-fit") / "tiny-real.keras"
     shutil.copy(tiny_model_path, path)

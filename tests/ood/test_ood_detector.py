@@ -51,7 +51,7 @@ def test_fitted_statistics_are_stored_in_the_keras_file(tiny_ood_model_path, ood
 
 def test_fit_and_score_round_trip(tiny_model_path, tmp_path):
     """Scores computed right after fitting equal those of the reloaded model file."""
-    from braintumor.ood.fit import fit_statistics, store
+    from braintumor.training.ood_fit import fit_statistics, store
 
     path = tmp_path / "m.keras"
     shutil.copy(tiny_model_path, path)
@@ -76,7 +76,7 @@ def test_fit_and_score_round_trip(tiny_model_path, tmp_path):
 
 
 def test_fitting_again_replaces_and_out_leaves_the_original(tiny_ood_model_path, tmp_path):
-    from braintumor.ood.fit import store
+    from braintumor.training.ood_fit import store
 
     path = tmp_path / "again.keras"
     shutil.copy(tiny_ood_model_path, path)
@@ -95,7 +95,7 @@ def test_fitting_again_replaces_and_out_leaves_the_original(tiny_ood_model_path,
 
 
 def test_h5_model_gets_sidecars(ood_model, tmp_path):
-    from braintumor.ood.fit import store
+    from braintumor.training.ood_fit import store
 
     model = ood_model
     h5 = tmp_path / "legacy.h5"

@@ -26,7 +26,7 @@ def spark_settings(tiny_model_path):
 
 @pytest.fixture(scope="session")
 def spark(spark_settings):
-    from braintumor.spark.session import build_session
+    from braintumor.spark_session.session import build_session
 
     session = build_session(spark_settings.spark, extra_conf={
         "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"})

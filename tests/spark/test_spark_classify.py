@@ -156,7 +156,7 @@ def test_heatmap_folder_is_local_or_refused(tmp_path, monkeypatch):
 
 
 def test_worker_failures_name_their_cause():
-    from braintumor.spark.commands import first_line
+    from braintumor.spark_session.commands import first_line
 
     worker = RuntimeError(
         "An exception was thrown from the Python worker:\n"

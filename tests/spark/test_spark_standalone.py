@@ -32,7 +32,7 @@ PROB_COLUMNS = ["prob_glioma", "prob_meningioma", "prob_no_tumor", "prob_pituita
 
 
 def _start_cluster(base: Path):
-    from braintumor.spark.standalone import LocalStandaloneCluster, spark_class
+    from braintumor.spark_session.standalone import LocalStandaloneCluster, spark_class
 
     try:
         spark_class()
@@ -214,7 +214,7 @@ def test_the_cluster_command_starts_a_cluster_until_it_is_stopped(tmp_path):
     import signal
     import socket
 
-    from braintumor.spark.standalone import master_status
+    from braintumor.spark_session.standalone import master_status
 
     command = subprocess.Popen(
         [sys.executable, "-m", "braintumor.cli", "spark", "cluster", "--workers", "2",

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 
 from braintumor.config import Settings
-from braintumor.spark.commands import first_line
-from braintumor.spark.session import build_session
+from braintumor.spark_session.commands import first_line
+from braintumor.spark_session.session import build_session
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -17,7 +17,7 @@ import numpy as np
 
 from braintumor.config import Settings, load_settings
 from braintumor.datasets.folders import ImageSet
-from braintumor.spark.session import build_session
+from braintumor.spark_session.session import build_session
 
 if TYPE_CHECKING:
     import pandas as pd

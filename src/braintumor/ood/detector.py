@@ -6,9 +6,9 @@ pictures without asking the model, and work for any model. The distances
 (:mod:`braintumor.ood.mahalanobis`) are the strong signal: the penultimate features
 refuse grey photographs, other kinds of medical images, patterns and smooth noise; the
 layout (:mod:`braintumor.ood.layout`) refuses scans cut into patches and shuffled, which
-the pooled features cannot see. Both need statistics fitted on the model's training
-scans (:mod:`braintumor.ood.fit`). Any one rule refusing is enough: the decision is the
-OR of the rules, and ``reasons`` lists every rule that fired, in words.
+the pooled features cannot see. Both need statistics fitted offline on the model's
+training scans (:mod:`braintumor.training.ood_fit`). Any one rule refusing is enough: the
+decision is the OR of the rules, and ``reasons`` lists every rule that fired, in words.
 
 The calibrated confidence was measured too and is *not* used: on the shipped model it
 separates real scans from the OOD set barely better than chance (AUROC about 0.7; the
@@ -34,12 +34,9 @@ from braintumor.ood.checks import measure
 from braintumor.ood.layout import layout
 from braintumor.ood.mahalanobis import MahalanobisScorer, MahalanobisStats
 from braintumor.ood.stats import ModelFacts, load_statistics
+from braintumor.policies import OOD_POLICIES as POLICIES
 
 log = logging.getLogger(__name__)
-
-#: What to do with an image that is not a brain MRI (OOD_POLICY): refuse it with
-#: NOT_BRAIN_MRI, answer and flag it, or not check at all.
-POLICIES: tuple[str, ...] = ("reject", "warn", "off")
 
 NO_STATISTICS = ("no OOD statistics in this model (run `braintumor fit-ood`): the distance "
                  "checks were skipped")
@@ -106,7 +103,8 @@ class OodDetector:
     def for_model(cls, model: ModelFacts, policy: str = "reject",
                   threshold_override: float | None = None) -> OodDetector:
         """The detector a loaded model's file describes: its statistics are read from the
-        model's archive (:mod:`braintumor.ood.stats`, written by :mod:`braintumor.ood.fit`).
+        model's archive (:mod:`braintumor.ood.stats`, written by
+        :mod:`braintumor.training.ood_fit`).
         """
         fits = load_statistics(model)
         description = model.metadata.ood

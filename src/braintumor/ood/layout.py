@@ -6,8 +6,8 @@ local features, in another order. A brain MRI slice, though, has a layout: a hea
 middle, dark corners, a skull ring. The 64 numbers of an 8 x 8 box-averaged thumbnail,
 shifted and scaled to zero mean and unit spread (so a darker or flatter scan looks like
 the others), describe that layout, and their Mahalanobis distance to the training scans
-(:mod:`braintumor.ood.mahalanobis`, fitted by :mod:`braintumor.ood.fit`) refuses patch
-scrambles and much else that the features accept. Measured on the validation split with
+(:mod:`braintumor.ood.mahalanobis`, fitted by :mod:`braintumor.training.ood_fit`) refuses
+patch scrambles and much else that the features accept. Measured on the validation split with
 a development checkpoint, features and layout together refused 99.4% of the OOD set
 against 77.5% for the features alone, at the same 0.5% of validation scans; 6, 8, 10, 12
 and 16 pixel thumbnails did about equally well, and 8 is the smallest.

@@ -2,8 +2,8 @@
 
 The arrays are an entry of the model's archive (``braintumor-ood.npz``, or the sidecar
 ``<model>.ood.npz``; :mod:`braintumor.model.archive`) and their description is the
-metadata's ``ood`` block, both written by :mod:`braintumor.ood.fit`. The model loader
-does not know about them: whoever builds a detector for a model reads them here.
+metadata's ``ood`` block, both written by :mod:`braintumor.training.ood_fit`. The model
+loader does not know about them: whoever builds a detector for a model reads them here.
 
 Unusable statistics never stop a model from serving: the distance checks are then
 skipped, which every OOD answer says in its reasons.

@@ -44,7 +44,7 @@ from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.spark.images import read_images
 from braintumor.spark.output import check_format, write_table
 from braintumor.spark.progress import JobProgress
-from braintumor.spark.session import job_session
+from braintumor.spark_session.session import job_session
 
 if TYPE_CHECKING:
     import pandas as pd

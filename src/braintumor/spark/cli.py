@@ -2,8 +2,9 @@
 
 The jobs run on SPARK_MASTER; ``--conf KEY=VALUE`` adds any Spark property, as
 spark-submit's option does. A failure is one line (:func:`run_spark_job`). ``cluster``
-starts a standalone cluster on this machine (:mod:`braintumor.spark.standalone`) and
+starts a standalone cluster on this machine (:mod:`braintumor.spark_session.standalone`) and
 keeps it until interrupted, for trying the jobs on ``spark://`` without a cluster.
+:func:`main` is ``braintumor spark`` alone, as spark-submit runs it (``spark/submit.py``).
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import argparse
 import contextlib
 import json
 import signal
+import sys
 import threading
 from types import FrameType
 
+from braintumor.command_line import run_command
+from braintumor.config import Settings
 from braintumor.errors import ConfigError
 from braintumor.spark.classify import run_classify
-from braintumor.spark.commands import SparkJobError, run_spark_job
 from braintumor.spark.preprocess import run_preprocess
 from braintumor.spark.series import run_classify_series
-from braintumor.spark.session import job_session
-from braintumor.spark.standalone import LocalStandaloneCluster
+from braintumor.spark_session.commands import SparkJobError, run_spark_job
+from braintumor.spark_session.session import job_session
+from braintumor.spark_session.standalone import LocalStandaloneCluster
 
 
 def spark_conf(pairs: list[str]) -> dict[str, str]:
@@ -124,3 +128,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--cores", type=int, default=1, help="cores per worker")
     q.add_argument("--memory", default="3g", help="memory per worker, e.g. 3g")
     q.set_defaults(func=cmd_cluster)
+
+
+def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
+    """The ``braintumor`` command line with its ``spark`` sub-commands only."""
+    parser = argparse.ArgumentParser(prog="braintumor", description=__doc__)
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``braintumor spark ARGS`` (``sys.argv[1:]`` by default), as ``braintumor`` runs it."""
+    return run_command(build_parser, ["spark", *(sys.argv[1:] if argv is None else argv)])

@@ -25,7 +25,7 @@ from braintumor.preprocessing import canonical_pixels
 from braintumor.spark.images import folder_label, read_images
 from braintumor.spark.output import write_table
 from braintumor.spark.progress import JobProgress
-from braintumor.spark.session import job_session
+from braintumor.spark_session.session import job_session
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,7 +7,7 @@ are started as::
 
 The arguments are those of ``braintumor spark``. Under spark-submit the session takes
 its master, app name and memory from spark-submit's command line, not from SPARK_*
-(see :func:`braintumor.spark.session.under_spark_submit`).
+(see :func:`braintumor.spark_session.session.under_spark_submit`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import sys
 
 
 def main() -> int:
-    from braintumor.cli import main as cli_main  # only once __main__ has fixed sys.path
+    from braintumor.spark.cli import main as spark_main  # only once __main__ fixed sys.path
 
-    return cli_main(["spark", *sys.argv[1:]])
+    return spark_main(sys.argv[1:])
 
 
 if __name__ == "__main__":
     # Run as a file, Python puts this folder first on sys.path, where images.py,
-    # session.py... would shadow top-level modules of those names.
+    # series.py... would shadow top-level modules of those names.
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]
     sys.exit(main())

@@ -37,7 +37,7 @@ import numpy as np
 from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
 from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, ModelMetadata, replace_metadata
-from braintumor.ood.fit import DEFAULT_QUANTILE, fit_statistics
+from braintumor.training.ood_fit import DEFAULT_QUANTILE, fit_statistics
 from braintumor.ood.mahalanobis import pack
 from braintumor.preprocessing import to_model_input
 from braintumor.training import architectures

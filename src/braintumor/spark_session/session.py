@@ -25,8 +25,8 @@ from urllib.parse import urlparse
 import braintumor
 from braintumor.config import SparkSettings
 from braintumor.errors import ConfigError
-from braintumor.spark.commands import SparkJobError
-from braintumor.spark.standalone import master_status
+from braintumor.spark_session.commands import SparkJobError
+from braintumor.spark_session.standalone import master_status
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
