@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,45 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import requests
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("BRAINTUMOR_DATA", REPO.parent / "shared/datasets/brain-tumor-mri"))
-BIN = Path(sys.executable).parent / "braintumor"
-
-
-def sample_upload() -> tuple[str, bytes]:
-    """A real Testing scan when the dataset is there, else a synthetic 224x224 slice."""
-    real = sorted((DATA / "Testing" / "glioma").glob("*.jpg"))
-    if real:
-        return real[0].name, real[0].read_bytes()
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import encode, scan_like
-
-    return "synthetic.png", encode(scan_like((224, 224)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def tree_peak_rss_mb(pid: int) -> float:
-    """Peak RSS (VmHWM) of a process and its children, in MB."""
-    total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        for line in Path(f"/proc/{p}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1])
-    return total / 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
+from bench_series import report, series_upload, time_series
+from common import BIN, free_port, percentile, sample_upload, tree_peak_rss_mb
 
 
 def bare_forward_p50(model_path: Path, runs: int = 100) -> float:
@@ -152,8 +113,6 @@ def bench_server(name: str, model_path: Path, n: int, upload: tuple[str, bytes])
             throughput[clients] = clients * per_client / (time.perf_counter() - t0)
         series = None
         if name == "default":  # a 24-slice series on the same server (bench_series.py)
-            from bench_series import series_upload, time_series
-
             files, origin = series_upload()
             series = (time_series(url, files, max(10, n // 6)), origin)
         rss = tree_peak_rss_mb(server.pid)
@@ -213,8 +172,6 @@ def main() -> None:
           "fitted statistics)")
     for r in results:
         if r["series"]:
-            from bench_series import report
-
             print(report(*r["series"]))
 
 

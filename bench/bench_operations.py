@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_api import BIN, free_port, percentile, sample_upload
+from common import BIN, free_port, percentile, sample_upload
 
 OFF = {"METRICS_ENABLED": "false", "LOG_FORMAT": "text", "LOG_LEVEL": "WARNING",
        "MAX_PENDING": "0"}

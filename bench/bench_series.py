@@ -16,11 +16,10 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import requests
+from common import BIN, DATA, REPO, free_port, tree_peak_rss_mb
 
-REPO = Path(__file__).resolve().parents[1]
 #: The target for a 24-slice series on two cores, over HTTP.
 TARGET_MS = 1000.0
 
@@ -28,7 +27,6 @@ TARGET_MS = 1000.0
 def series_upload(slices: int = 24, size: int = 256) -> tuple[list[bytes], str]:
     """(the DICOM files, where the pictures came from)."""
     sys.path.insert(0, str(REPO / "tests"))
-    from bench_api import DATA
     from PIL import Image
 
     from series_helpers import series_files, synthetic_pictures
@@ -82,8 +80,6 @@ def report(result: dict, origin: str) -> str:
 def main() -> None:
     import os
     import subprocess
-
-    from bench_api import BIN, free_port, tree_peak_rss_mb
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20)
