@@ -1,7 +1,8 @@
 import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiError, classifyImage, fetchHealth } from './api';
+import { classifyImage, fetchHealth } from './api';
+import { ApiError } from './apiError';
 import { App } from './App';
 import { errorSentence } from './messages';
 import { HEALTH, imageFile, LIMITS, makeResult, sizedFile } from './test/fixtures';

@@ -1,4 +1,5 @@
 /** The page's calls: POST /api/classify with upload progress, and GET /api/health. */
+import { ApiError } from './apiError';
 import { authorize } from './apiKey';
 import type { ApiErrorBody, ClassifyResponse } from './types';
 import type { UploadLimits } from './validation';
@@ -8,19 +9,6 @@ export const API_BASE = (import.meta.env.VITE_API_BASE ?? '').trim().replace(/\/
 
 export function apiUrl(path: string): string {
   return `${API_BASE}${path}`;
-}
-
-/** A failed classification: `code` is the API's error code, or NETWORK_ERROR and friends. */
-export class ApiError extends Error {
-  readonly code: string;
-  readonly status: number;
-
-  constructor(code: string, message: string, status = 0) {
-    super(message);
-    this.name = 'ApiError';
-    this.code = code;
-    this.status = status;
-  }
 }
 
 const CODE_FOR_STATUS: Record<number, string> = {

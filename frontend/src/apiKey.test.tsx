@@ -1,7 +1,8 @@
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ApiError, classifyImage, fetchHealth } from './api';
+import { classifyImage, fetchHealth } from './api';
+import { ApiError } from './apiError';
 import { authorize, getApiKey, setApiKey, withApiKey } from './apiKey';
 import { App } from './App';
 import { HEALTH, imageFile, makeResult } from './test/fixtures';

@@ -3,7 +3,7 @@
  * this module's memory only (never localStorage, sessionStorage or a cookie), so it is
  * gone when the tab closes or reloads, and sent as `Authorization: Bearer KEY`.
  */
-import { ApiError } from './api';
+import { ApiError } from './apiError';
 
 let apiKey: string | null = null;
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, errorFromResponse } from './api';
+import { errorFromResponse } from './api';
+import { ApiError } from './apiError';
 import { ERROR_SENTENCES, errorSentence, FALLBACK_SENTENCE } from './messages';
 import { LIMITS } from './test/fixtures';
 

@@ -1,5 +1,6 @@
 import { useCallback, useRef, useState } from 'react';
-import { ApiError, classifyImage } from './api';
+import { classifyImage } from './api';
+import { ApiError } from './apiError';
 import { withApiKey } from './apiKey';
 import type { ShownError } from './components/ErrorAlert';
 import { formatPercent } from './format';

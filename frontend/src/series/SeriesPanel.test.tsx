@@ -1,6 +1,6 @@
 import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
-import { ApiError } from '../api';
+import { ApiError } from '../apiError';
 import { SeriesPanel } from './SeriesPanel';
 import type { SeriesResponse, SeriesSlice } from './types';
 

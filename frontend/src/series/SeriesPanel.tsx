@@ -1,5 +1,5 @@
 import { useId, useState, type ChangeEvent, type DragEvent } from 'react';
-import { ApiError } from '../api';
+import { ApiError } from '../apiError';
 import { withApiKey } from '../apiKey';
 import { errorSentence } from '../messages';
 import { pngDataUrl } from '../types';

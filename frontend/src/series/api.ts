@@ -1,5 +1,6 @@
 /** POST /api/classify-series: several files (DICOM slices, one zip, one NIfTI) in one request. */
-import { ApiError, apiUrl, errorFromResponse } from '../api';
+import { apiUrl, errorFromResponse } from '../api';
+import { ApiError } from '../apiError';
 import { authorize } from '../apiKey';
 import type { SeriesResponse } from './types';
 
