@@ -9,6 +9,10 @@ Every answer also carries the not-a-brain-MRI decision (``ood``, see
 :mod:`braintumor.ood`). With OOD_POLICY=reject a flagged image raises
 :class:`~braintumor.errors.NotBrainMRIError` instead of being diagnosed; the input checks
 run before the model, so a blank or coloured picture costs no inference at all.
+
+The Grad-CAM map, and the tumour outline of a model with a segmentation output (the
+optional ``localization`` block, :mod:`braintumor.explain.localize`), are drawn back onto
+the upload through the framing its model input was made with (:meth:`Classifier.explained`).
 """
 
 from __future__ import annotations
@@ -23,11 +27,18 @@ import numpy as np
 from braintumor.config import Settings
 from braintumor.decoding import DecodedImage, check_extension, decode_image
 from braintumor.errors import ClassificationError, NotBrainMRIError
+from braintumor.explain.localize import Localization, localize
 from braintumor.explain.render import Visualization, render
 from braintumor.imaging import DicomInfo
 from braintumor.model.loaded import LoadedModel
 from braintumor.ood.detector import OodDecision, OodDetector
-from braintumor.preprocessing import InputSpec, canonical_pixels, to_model_input
+from braintumor.preprocessing import (
+    Frame,
+    InputSpec,
+    canonical_pixels,
+    framed_pixels,
+    to_model_input,
+)
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -84,6 +95,9 @@ class ClassificationResult:
     dicom: DicomInfo | None = None
     #: The not-a-brain-MRI decision; the Classifier always sets it.
     ood: OodDecision | None = None
+    #: Where the tumour is, for a model with a segmentation output; None (and no
+    #: "localization" key) otherwise.
+    localization: Localization | None = None
 
     def to_json(self) -> dict:
         body = {
@@ -98,6 +112,8 @@ class ClassificationResult:
             body["ood"] = self.ood.to_json()
         if self.dicom is not None:
             body["dicom"] = self.dicom.to_json()
+        if self.localization is not None:
+            body["localization"] = self.localization.to_json()
         return body
 
 
@@ -118,6 +134,12 @@ class Assessment:
     probabilities: np.ndarray | None = None
     #: Grad-CAM map at the feature map's resolution, when the batch was explained.
     cam: np.ndarray | None = None
+    #: How the picture was fitted to the model's input: what its maps are drawn back
+    #: through (:func:`braintumor.preprocessing.to_picture`); None when it never was.
+    frame: Frame | None = None
+    #: The tumour outline's probabilities in the model's input space (float16, to keep a
+    #: series' slices small), when the batch was explained by a segmenting model.
+    outline: np.ndarray | None = None
     #: Why the model could not answer (its batch failed); raise it or report it.
     error: ClassificationError | None = None
     #: The input checks that failed, {check: reason} (empty when all pass or OOD is off).
@@ -225,10 +247,10 @@ class Classifier:
         """One model pass and the distances for the images ``ready`` for the model."""
         spec = self.model.input_spec
         started = time.perf_counter()
-        framed = {}
+        framed, frames = {}, {}
         for i in ready:
             try:
-                pixels_i = canonical_pixels(decoded[i], spec.size, spec.framing)
+                pixels_i, frames[i] = framed_pixels(decoded[i], spec.size, spec.framing)
                 if pixels_i.shape != tuple(spec.size):
                     raise ValueError(f"pixels of shape {pixels_i.shape}, not {spec.size}")
                 framed[i] = pixels_i
@@ -240,12 +262,12 @@ class Classifier:
             return
         pixels = np.stack([framed[i] for i in ready])
         x = to_model_input(pixels, spec)
-        cams = None
+        cams = outlines = None
         try:
             if explain:
                 explanation = self.model.explain(x)
                 probs, cams = explanation.probabilities, explanation.cam
-                features = explanation.features
+                features, outlines = explanation.features, explanation.outline
             else:
                 _, probs, features = self.model.predict_features(x)
         except Exception as exc:  # TensorFlow errors are not ours to expose
@@ -264,7 +286,9 @@ class Classifier:
         for j, (i, decision) in enumerate(zip(ready, decisions, strict=True)):
             assessed[i] = Assessment(
                 decision, decision.flagged and self.ood.rejects, probs[j],
-                None if cams is None else cams[j], checks=checked[i][0],
+                None if cams is None else cams[j], frame=frames[i],
+                outline=None if outlines is None else outlines[j].astype(np.float16),
+                checks=checked[i][0],
                 scores={name: float(values[j]) for name, values in parts.items()},
                 seconds={"checks": checked[i][1], "model": model_seconds,
                          "distances": distance_seconds})
@@ -280,7 +304,7 @@ class Classifier:
             raise not_brain_mri(ood)
         if probabilities is None or cam is None:  # an explained pass gives both, or fails
             raise ClassificationError("Model inference failed (no answer)")
-        visualization = render(cam, decoded.rgb, self.settings.VISUALIZATION_MAX_SIZE)
+        visualization, localization = self.explained(assessment, decoded)
         pngs = visualization.png_bytes()
         return ClassificationResult(
             prediction=Prediction(self.class_names, probabilities),
@@ -289,4 +313,21 @@ class Classifier:
             processing_time_ms=(time.perf_counter() - started) * 1000.0,
             dicom=decoded.dicom,
             ood=assessment.ood,
+            localization=localization,
         )
+
+    def explained(self, assessment: Assessment, decoded: DecodedImage
+                  ) -> tuple[Visualization, Localization | None]:
+        """The three pictures of an explained assessment and, for a segmenting model, the
+        outline in the upload's pixels: both drawn back through the framing the model's
+        input was made with. ``decoded`` is the picture that was assessed (a series' key
+        slice may be decoded again for it)."""
+        if assessment.cam is None:
+            raise ClassificationError("Model inference failed (no Grad-CAM map)")
+        visualization = render(assessment.cam, decoded.rgb,
+                               self.settings.VISUALIZATION_MAX_SIZE, assessment.frame)
+        localization = None
+        if assessment.outline is not None and assessment.frame is not None:
+            spacing = decoded.dicom.pixel_spacing if decoded.dicom is not None else None
+            localization = localize(assessment.outline, assessment.frame, spacing)
+        return visualization, localization

@@ -183,6 +183,33 @@ def _frame_functional_groups(ds: Dataset, frame: int) -> None:
                 ds.VOILUTFunction = voi[0].VOILUTFunction
 
 
+def _pixel_spacing(ds: Dataset, frame: int) -> tuple[float, float] | None:
+    """(row, column) Pixel Spacing in mm of ``frame``: the per-frame Pixel Measures, else
+    the shared ones, else the top-level tag; None when absent or not two positive numbers."""
+    candidates = []
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame and frame < len(per_frame):
+        candidates.append(per_frame[frame])
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        candidates.append(shared[0])
+    values = None
+    for group in candidates:
+        measures = group.get("PixelMeasuresSequence")
+        if measures and "PixelSpacing" in measures[0]:
+            values = measures[0].PixelSpacing
+            break
+    if values is None:
+        values = ds.get("PixelSpacing")
+    try:
+        row, column = (float(v) for v in values)
+    except (TypeError, ValueError):
+        return None
+    if not all(np.isfinite(v) and 0 < v < 1000 for v in (row, column)):
+        return None
+    return row, column
+
+
 def _first(value: object) -> float:
     """The first of a multi-valued DS (several windows may be offered; the first is primary)."""
     if not isinstance(value, (int, float, str)):
@@ -392,6 +419,6 @@ class DicomFrames:
             rows=self.rows, columns=self.columns,
             bits_stored=int(bits_stored) if bits_stored is not None else None,
             photometric_interpretation=photometric, number_of_frames=frames, frame=frame,
-            window=window, transfer_syntax=syntax,
+            window=window, transfer_syntax=syntax, pixel_spacing=_pixel_spacing(ds, frame),
         )
         return grey, rgb, info

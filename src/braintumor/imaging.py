@@ -72,6 +72,10 @@ class DicomInfo:
     transfer_syntax: str
     #: Body Part Examined as the file states it ("HEAD", "ABDOMEN"...), else None.
     body_part: str | None = None
+    #: Pixel Spacing (row, column) in mm, from the frame's functional groups or the top
+    #: level; None when the file states none that is usable. Not part of the ``dicom``
+    #: block: it turns an outline's pixel area into mm² (``localization.area_mm2``).
+    pixel_spacing: tuple[float, float] | None = None
 
     @property
     def is_mr(self) -> bool:

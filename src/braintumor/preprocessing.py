@@ -21,6 +21,12 @@ How an image is framed travels with the model (``InputSpec.framing``):
   the cues that tell the public collections apart rather than the tumours: how much black
   border a collection leaves, whether it stretched non-square scans, and its overall
   brightness and contrast (see the model card's "Confound").
+
+Whatever the model produces in its own input space (the Grad-CAM map, a tumour outline)
+goes back onto the upload through the same framing's inverse: :func:`framed_pixels`
+returns the pixels with the :data:`Frame` they were framed by, and :func:`to_picture`
+draws a model-space map over the upload through it, so a heatmap lands where the model
+looked, not stretched over a black border the model never saw.
 """
 
 from __future__ import annotations
@@ -99,23 +105,128 @@ def head_box(grey: np.ndarray) -> tuple[int, int, int, int]:
     return top, bottom, left, right
 
 
-def frame_head(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+@dataclass(frozen=True)
+class HeadFrame:
+    """The head framing of one picture, and its inverse.
+
+    ``box`` is the head (top, bottom, left, right) in the upload's pixels; ``side`` the
+    square it is padded into (``offset``: where the box's corner lands in it), which is
+    then resized to the model's input. :meth:`apply` maps any array of the upload's
+    shape (the picture, a tumour mask) into the model's input space;
+    :meth:`to_upload` maps a map of the model's space (a Grad-CAM map, a predicted
+    outline) back onto the upload, so heatmaps are drawn where the model looked.
+    """
+
+    shape: tuple[int, int]  # the upload's (height, width)
+    box: tuple[int, int, int, int]
+    side: int
+    offset: tuple[int, int]  # (y0, x0) of the box inside the padded square
+
+    @classmethod
+    def of(cls, grey: np.ndarray) -> HeadFrame:
+        top, bottom, left, right = head_box(grey)
+        height, width = bottom - top, right - left
+        side = round(max(height, width) * (1 + 2 * HEAD_MARGIN))
+        return cls(shape=(int(grey.shape[0]), int(grey.shape[1])),
+                   box=(top, bottom, left, right), side=side,
+                   offset=((side - height) // 2, (side - width) // 2))
+
+    def apply(self, values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """float32 (H, W) of the upload's shape -> (size) in the model's space (bilinear)."""
+        top, bottom, left, right = self.box
+        crop = np.asarray(values, dtype=np.float32)[top:bottom, left:right]
+        canvas = np.zeros((self.side, self.side), dtype=np.float32)
+        y0, x0 = self.offset
+        canvas[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = crop
+        height, width = size
+        square = Image.fromarray(canvas, mode="F").resize((width, height),
+                                                          Image.Resampling.BILINEAR)
+        return np.asarray(square, dtype=np.float32)
+
+    def to_upload(self, values: np.ndarray) -> np.ndarray:
+        """float32 map (h, w) of the model's space -> (H, W) of the upload, zero outside
+        the head box (bilinear; any map resolution, e.g. Grad-CAM's feature grid)."""
+        square = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F").resize(
+            (self.side, self.side), Image.Resampling.BILINEAR)
+        top, bottom, left, right = self.box
+        y0, x0 = self.offset
+        out = np.zeros(self.shape, dtype=np.float32)
+        out[top:bottom, left:right] = np.asarray(square)[y0:y0 + bottom - top,
+                                                         x0:x0 + right - left]
+        return out
+
+
+@dataclass(frozen=True)
+class StretchFrame:
+    """The ``stretch`` framing of one picture: the whole upload resized to the model's
+    input, so its inverse is a plain resize back to the upload's shape."""
+
+    shape: tuple[int, int]  # the upload's (height, width)
+
+    def to_upload(self, values: np.ndarray) -> np.ndarray:
+        """float32 map (h, w) of the model's space -> (H, W) of the upload (bilinear)."""
+        height, width = self.shape
+        return np.asarray(Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
+                          .resize((width, height), Image.Resampling.BILINEAR))
+
+
+#: How one upload was fitted to a model's input: what maps a model-space map back onto it.
+Frame = HeadFrame | StretchFrame
+
+
+def to_picture(values: np.ndarray, frame: Frame, size: tuple[int, int]) -> np.ndarray:
+    """A model-space map (h, w) -> float32 (height, width) over the upload shown at
+    ``size`` (width, height), through ``frame``'s inverse.
+
+    Under ``stretch`` that is one plain resize to ``size``; under ``head`` the map goes
+    back into the head box of the upload (zero outside it), which is then resized to
+    ``size`` when the picture is shown at another resolution than the upload's.
+    """
+    width, height = size
+    if isinstance(frame, StretchFrame):
+        return StretchFrame((height, width)).to_upload(values)
+    upload = frame.to_upload(values)
+    if upload.shape == (height, width):
+        return upload
+    return np.asarray(Image.fromarray(upload, mode="F").resize(
+        (width, height), Image.Resampling.BILINEAR))
+
+
+def frame_head(grey: np.ndarray, size: tuple[int, int],
+               frame: HeadFrame | None = None) -> np.ndarray:
     """uint8 grey (H, W) -> the head, square and intensity-normalised, at ``size``."""
-    top, bottom, left, right = head_box(grey)
+    frame = frame or HeadFrame.of(grey)
+    top, bottom, left, right = frame.box
     crop = grey[top:bottom, left:right]
     inside = crop[crop > max(float(np.percentile(grey, 99)) * HEAD_THRESHOLD, 1.0)]
     low, high = (np.percentile(inside, HEAD_PERCENTILES) if inside.size >= 16
                  else (float(crop.min()), float(crop.max())))
-    scaled = (crop.astype(np.float32) - low) * (255.0 / max(high - low, 1.0))
-    scaled = np.clip(scaled, 0, 255)
-    side = round(max(crop.shape) * (1 + 2 * HEAD_MARGIN))
-    canvas = np.zeros((side, side), dtype=np.float32)
-    y0, x0 = (side - crop.shape[0]) // 2, (side - crop.shape[1]) // 2
-    canvas[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]] = scaled
+    scaled = np.zeros(grey.shape, dtype=np.float32)
+    scaled[top:bottom, left:right] = np.clip(
+        (crop.astype(np.float32) - low) * (255.0 / max(high - low, 1.0)), 0, 255)
+    return np.clip(np.rint(frame.apply(scaled, size)), 0, 255).astype(np.uint8)
+
+
+def framed_pixels(image: Image.Image | DecodedImage, size: tuple[int, int],
+                  framing: str = "stretch") -> tuple[np.ndarray, Frame]:
+    """Decoded image -> (uint8 grey pixels (height, width) framed as ``framing``, the
+    :data:`Frame` that maps the model's maps back onto the image).
+
+    The one place the framing is chosen: the model's input and the inverse that every
+    heatmap and outline is drawn through come from the same call.
+    """
+    grey = image.grey if isinstance(image, DecodedImage) else normalise_mode(image)[0]
+    if framing == "head":
+        array = np.asarray(grey, dtype=np.uint8)
+        frame = HeadFrame.of(array)
+        return frame_head(array, size, frame), frame
+    if framing != "stretch":
+        raise ValueError(f"unknown framing {framing!r} ({', '.join(FRAMINGS)})")
+    stretch = StretchFrame((grey.size[1], grey.size[0]))
     height, width = size
-    square = Image.fromarray(canvas, mode="F").resize((width, height),
-                                                      Image.Resampling.BILINEAR)
-    return np.clip(np.rint(np.asarray(square)), 0, 255).astype(np.uint8)
+    if grey.size != (width, height):
+        grey = grey.resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(grey, dtype=np.uint8), stretch
 
 
 def canonical_pixels(image: Image.Image | DecodedImage, size: tuple[int, int],
@@ -125,15 +236,7 @@ def canonical_pixels(image: Image.Image | DecodedImage, size: tuple[int, int],
     A PIL image is reduced to grey by the same rules as an upload (transparency over
     black, 16-bit and float stretched over their range), not by Pillow's ``convert("L")``.
     """
-    grey = image.grey if isinstance(image, DecodedImage) else normalise_mode(image)[0]
-    if framing == "head":
-        return frame_head(np.asarray(grey, dtype=np.uint8), size)
-    if framing != "stretch":
-        raise ValueError(f"unknown framing {framing!r} ({', '.join(FRAMINGS)})")
-    height, width = size
-    if grey.size != (width, height):
-        grey = grey.resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(grey, dtype=np.uint8)
+    return framed_pixels(image, size, framing)[0]
 
 
 def to_model_input(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:

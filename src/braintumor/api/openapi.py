@@ -172,7 +172,8 @@ def build_document() -> dict[str, Any]:
             "The classes with ids and descriptions",
             {"200": _json(classes, "The classes"), **_common_errors()}, "service")},
         "/api/classify": {"post": _operation(
-            "Classify one MRI slice (image or DICOM) and explain it with Grad-CAM",
+            "Classify one MRI slice (image or DICOM) and explain it with Grad-CAM; a "
+            "model with a segmentation output also says where the tumour is",
             {"200": _json(_ref("schemas", "ClassifyResponse"), "The prediction"),
              **_classify_errors(series=False)}, "classify",
             requestBody=_multipart(series=False), security=keyed)},

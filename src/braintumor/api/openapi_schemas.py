@@ -75,6 +75,31 @@ def schemas() -> dict[str, Any]:
         "type": "object", "required": ["heatmap_overlay", "original_image", "heatmap_only"],
         "properties": {"heatmap_overlay": png, "original_image": png, "heatmap_only": png},
     }
+    localization = {
+        "type": "object",
+        "description": (
+            "Where the tumour is: only from a model with a segmentation output. The "
+            "outline (probability above 0.5), mapped back to the upload's pixels through "
+            "the model's framing; heatmap_only stays the Grad-CAM map."),
+        "required": ["found", "box", "area_px", "area_mm2", "mask_png"],
+        "properties": {
+            "found": {"type": "boolean",
+                      "description": "false when the outline is empty (e.g. No Tumor)"},
+            "box": nullable({
+                "type": "object", "required": ["x", "y", "width", "height"],
+                "description": "The outline's bounding box in upload pixels (x, y: its "
+                               "top-left corner); null when nothing was found",
+                "properties": {name: {"type": "integer", "minimum": 0}
+                               for name in ("x", "y", "width", "height")}}),
+            "area_px": {"type": "integer", "minimum": 0,
+                        "description": "The outline's area in upload pixels"},
+            "area_mm2": nullable({"type": "number", "minimum": 0,
+                                  "description": "The area in mm², from a DICOM file's "
+                                                 "Pixel Spacing; null when not known"}),
+            "mask_png": {**png, "description": "The outline as a grey PNG of the upload's "
+                                               "size: 255 inside, 0 outside"},
+        },
+    }
     prediction = {
         "type": "object", "required": ["class", "class_id", "confidence", "probabilities"],
         "properties": {"class": {"type": "string"}, "class_id": {"type": "integer"},
@@ -111,6 +136,7 @@ def schemas() -> dict[str, Any]:
         "Ood": ood,
         "Dicom": dicom,
         "Visualization": visualization,
+        "Localization": localization,
         "Prediction": prediction,
         "ClassifyResponse": {
             "type": "object",
@@ -122,6 +148,7 @@ def schemas() -> dict[str, Any]:
                 "visualization": ref("schemas", "Visualization"),
                 "ood": ref("schemas", "Ood"),
                 "dicom": ref("schemas", "Dicom"),
+                "localization": ref("schemas", "Localization"),
                 "processing_time_ms": number,
                 "timestamp": ref("schemas", "Timestamp"),
             },
@@ -170,7 +197,8 @@ def schemas() -> dict[str, Any]:
                 "key_slice": {"allOf": [ref("schemas", "SliceAnswer"), {
                     "required": ["visualization"],
                     "properties": {"visualization": ref("schemas", "Visualization"),
-                                   "dicom": ref("schemas", "Dicom")}}]},
+                                   "dicom": ref("schemas", "Dicom"),
+                                   "localization": ref("schemas", "Localization")}}]},
                 "processing_time_ms": number,
                 "timestamp": ref("schemas", "Timestamp"),
             },

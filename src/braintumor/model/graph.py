@@ -4,7 +4,9 @@ A saved classifier only exposes its probabilities. Grad-CAM needs the last convo
 feature map and the *logits* of the predicted class (gradients through a saturated softmax
 vanish, which gives empty maps), and calibration needs logits too. This module builds a
 functional model ``input -> [feature_map, head_input]`` with the classifier's own weights,
-plus a function ``head_input -> logits``.
+plus a function ``head_input -> logits``. A model whose metadata names a segmentation
+layer (``ModelMetadata.segmentation_layer``) also returns that layer's output, the
+tumour outline, from the same pass; a model without one gets the two outputs only.
 
 Two shapes of model are handled:
 
@@ -31,11 +33,17 @@ from braintumor.errors import ModelLoadError
 
 @dataclass
 class ExplainGraph:
-    """``model(x) -> [feature_map, head_input]`` and ``logits = head(head_input)``."""
+    """``model(x) -> [feature_map, head_input]`` and ``logits = head(head_input)``.
+
+    With a segmentation layer the model returns ``[feature_map, head_input, outline]``,
+    the outline being that layer's output (N, H, W, 1) in the same pass.
+    """
 
     model: keras.Model
     head: Callable
     layer_name: str
+    #: The layer whose output is the tumour outline; "" when the model has none.
+    segmentation_name: str = ""
 
 
 def _output_rank(layer: keras.layers.Layer) -> int | None:
@@ -100,16 +108,39 @@ def _head_for(final: keras.layers.Layer) -> tuple[Callable, bool]:
     return (lambda p: keras.ops.log(keras.ops.maximum(p, 1e-12))), False
 
 
-def build_explain_graph(model: keras.Model, layer_name: str = "") -> ExplainGraph:
-    """Build the feature-map + logits view of ``model`` (see the module docstring)."""
+def _outline_output(model: keras.Model, name: str) -> Any:
+    """The output tensor of the segmentation layer ``name``: one channel, image-shaped."""
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        raise ModelLoadError("MODEL_PATH", f"the model's metadata names the segmentation "
+                                           f"layer {name!r}, which the model does not have"
+                             ) from None
+    shape = tuple(layer.output.shape)
+    if len(shape) != 4 or shape[-1] != 1:
+        raise ModelLoadError("MODEL_PATH", f"the segmentation layer {name!r} has output "
+                                           f"shape {shape}; expected (None, H, W, 1)")
+    return layer.output
+
+
+def build_explain_graph(model: keras.Model, layer_name: str = "",
+                        segmentation_layer: str = "") -> ExplainGraph:
+    """Build the feature-map + logits view of ``model`` (see the module docstring);
+    with ``segmentation_layer``, the outline that layer outputs as a third output."""
     container, target = find_feature_layer(model, layer_name)
     final = _own_layers(model)[-1]
     head, takes_final_input = _head_for(final)
 
     if container is None and not isinstance(model, keras.Sequential):
         head_input = final.input if takes_final_input else model.outputs[0]
-        explain = keras.Model(model.inputs, [target.output, head_input], name="explain")
-        return ExplainGraph(explain, head, target.name)
+        outputs = [target.output, head_input]
+        if segmentation_layer:
+            outputs.append(_outline_output(model, segmentation_layer))
+        explain = keras.Model(model.inputs, outputs, name="explain")
+        return ExplainGraph(explain, head, target.name, segmentation_layer)
+    if segmentation_layer:  # our segmenting architectures are flat functional models
+        raise ModelLoadError("MODEL_PATH", "a segmentation layer is only read from a flat "
+                                           "functional model's own layers")
 
     # A Sequential (whose layers may carry several build-time call nodes) or a nested
     # backbone: re-apply the chain of layers to a fresh input.

@@ -20,6 +20,10 @@ out-of-distribution check (:mod:`braintumor.ood`) costs no second pass. A memory
 with mirror images (:mod:`braintumor.model.memory`, ``flip``) adds one pass of the mirror
 image inside the same compiled function; Grad-CAM and the features the OOD check uses
 stay those of the image itself.
+
+A model whose metadata names a segmentation layer (a tumour outline in its input space,
+``ModelMetadata.segmentation_layer``) returns that outline from :meth:`explain` too, read
+off the same forward pass; every other model's functions are exactly as before.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ class Explanation:
     logits: np.ndarray  # (N, classes), before temperature
     cam: np.ndarray  # (N, h, w) in [0, 1], at the feature map's resolution
     features: np.ndarray | None = None  # (N, D) penultimate features (the head's input)
+    #: (N, H, W) tumour-outline probabilities in the model's input space, from the same
+    #: pass; None for a model without a segmentation layer.
+    outline: np.ndarray | None = None
 
 
 class LoadedModel:
@@ -95,7 +102,9 @@ class LoadedModel:
         self.path = path
         #: The nearest-neighbour vote (braintumor.model.memory), when the model has one.
         self.memory = memory
-        self.graph = build_explain_graph(keras_model, gradcam_layer or metadata.gradcam_layer)
+        self.graph = build_explain_graph(keras_model, gradcam_layer or metadata.gradcam_layer,
+                                         metadata.segmentation_layer)
+        segments = bool(self.graph.segmentation_name)
         spec = metadata.input
         signature = [tf.TensorSpec([None, *spec.size, spec.channels], tf.float32)]
         explain_model, head = self.graph.model, self.graph.head
@@ -103,9 +112,11 @@ class LoadedModel:
         num_classes = len(metadata.class_names)
 
         def network(x):
-            """(feature map, head input, logits): one pass of the rewired network."""
-            feature_map, head_input = explain_model(x, training=False)
-            return feature_map, head_input, tf.cast(head(head_input), tf.float32)
+            """(feature map, head input, logits, outline or None): one pass of the
+            rewired network; the outline only when the model has a segmentation layer."""
+            feature_map, head_input, *outline = explain_model(x, training=False)
+            return (feature_map, head_input, tf.cast(head(head_input), tf.float32),
+                    outline[0] if outline else None)
 
         def answer(x, logits, head_input):
             """(served probabilities, the head's calibrated probabilities, features)."""
@@ -116,7 +127,7 @@ class LoadedModel:
                 return head_probs, head_probs, features
             query, mix_probs = features, head_probs
             if memory.flip:  # the mirror image too (braintumor.model.memory)
-                _, mirrored_input, mirrored_logits = network(tf.reverse(x, axis=[2]))
+                _, mirrored_input, mirrored_logits, _ = network(tf.reverse(x, axis=[2]))
                 query, mix_probs = with_mirror(
                     features, head_probs, tf.reshape(mirrored_input, [batch, -1]),
                     tf.nn.softmax(mirrored_logits / temperature))
@@ -124,7 +135,7 @@ class LoadedModel:
 
         @tf.function(input_signature=signature, reduce_retracing=True)
         def forward(x):
-            _, head_input, logits = network(x)
+            _, head_input, logits, _ = network(x)
             probs, head_probs, features = answer(x, logits, head_input)
             return logits, probs, features, head_probs
 
@@ -132,12 +143,14 @@ class LoadedModel:
         def explain(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)  # records the graph even when every weight is frozen
-                feature_map, head_input, logits = network(x)
+                feature_map, head_input, logits, outline = network(x)
                 probs, _, features = answer(x, logits, head_input)
                 # the served class, explained through the network's score for it
                 mask = tf.one_hot(tf.argmax(probs, axis=-1), num_classes, dtype=tf.float32)
                 score = tf.reduce_sum(logits * mask)
             cam = grad_cam(feature_map, tape.gradient(score, feature_map))
+            if segments:
+                return logits, probs, cam, features, tf.cast(outline[..., 0], tf.float32)
             return logits, probs, cam, features
 
         self._forward = forward
@@ -197,11 +210,19 @@ class LoadedModel:
         logits, probs, features = (np.concatenate([c[k] for c in chunks]) for k in range(3))
         return logits, probs, features
 
+    @property
+    def segments(self) -> bool:
+        """Whether :meth:`explain` also returns the tumour outline (the model has a
+        segmentation layer, ``ModelMetadata.segmentation_layer``)."""
+        return bool(self.graph.segmentation_name)
+
     def explain(self, x: np.ndarray) -> Explanation:
-        """Probabilities, features and the Grad-CAM map of the predicted class, in one pass."""
-        logits, probs, cam, features = self._explain(x)
+        """Probabilities, features, the Grad-CAM map of the predicted class and, for a
+        segmenting model, the tumour outline, in one pass."""
+        logits, probs, cam, features, *outline = self._explain(x)
         return Explanation(probabilities=probs.numpy(), logits=logits.numpy(), cam=cam.numpy(),
-                           features=features.numpy())
+                           features=features.numpy(),
+                           outline=outline[0].numpy() if outline else None)
 
     def warm_up(self) -> float:
         """Trace both functions and check the rewired graph agrees with the model.

@@ -38,6 +38,9 @@ class ModelMetadata:
     input: InputSpec
     temperature: float = 1.0
     gradcam_layer: str = ""
+    #: A layer whose output is the tumour outline, (N, H, W, 1) probabilities in the
+    #: model's input space; empty when the model has none (any user's classifier).
+    segmentation_layer: str = ""
     architecture: str = ""
     version: str = ""
     training: dict[str, Any] = field(default_factory=dict)
@@ -52,7 +55,7 @@ class ModelMetadata:
         data = asdict(self)
         data["input"] = self.input.to_dict()
         data.pop("source")
-        for optional in ("ood", "memory"):
+        for optional in ("ood", "memory", "segmentation_layer"):
             if not data[optional]:
                 data.pop(optional)
         data["format"] = FORMAT
@@ -71,6 +74,7 @@ class ModelMetadata:
             ),
             temperature=float(data.get("temperature", 1.0)),
             gradcam_layer=str(data.get("gradcam_layer", "")),
+            segmentation_layer=str(data.get("segmentation_layer", "")),
             architecture=str(data.get("architecture", "")),
             version=str(data.get("version", "")),
             training=dict(data.get("training") or {}),

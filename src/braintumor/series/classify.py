@@ -5,7 +5,8 @@ Every slice goes through :meth:`braintumor.classify.Classifier.assess`, the path
 not-a-brain-MRI decision), :data:`BATCH` slices at a time: only one batch of decoded
 pictures is held at once, and per slice only its probabilities, decision and small
 Grad-CAM map are kept. The key slice is decoded once more to render its three pictures
-exactly as ``/api/classify`` renders an upload.
+(and, for a segmenting model, its ``localization``) exactly as ``/api/classify`` renders
+an upload, through the framing its model input was made with.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from braintumor.classify import Assessment, Classifier, Prediction, percentages, utc_timestamp
 from braintumor.errors import ClassificationError, NotBrainMRIError
-from braintumor.explain.render import render
+from braintumor.explain.localize import Localization
 from braintumor.series.aggregate import RULE, SeriesSummary, aggregate
 from braintumor.series.volume import SeriesVolume
 
@@ -48,6 +49,8 @@ class SeriesResult:
     #: The key slice's three pictures, PNG-encoded.
     pngs: dict[str, bytes]
     processing_time_ms: float
+    #: The key slice's tumour outline, for a model with a segmentation output.
+    localization: Localization | None = None
 
     def _tumour(self, probabilities: np.ndarray) -> float | None:
         from braintumor.series.aggregate import no_tumour_index
@@ -82,6 +85,8 @@ class SeriesResult:
                                      for name, png in self.pngs.items()}
         if key.dicom is not None:
             key_body["dicom"] = key.dicom.to_json()
+        if self.localization is not None:
+            key_body["localization"] = self.localization.to_json()
         return {
             "success": True,
             "series": self.volume.to_json(),
@@ -142,10 +147,10 @@ def classify_series(classifier: Classifier, volume: SeriesVolume,
     if key.assessment.cam is None:  # assess(explain=True) maps every answered slice
         raise ClassificationError("The model gave no Grad-CAM map for the key slice")
     picture = volume.slices[summary.key_index].load()
-    visualization = render(key.assessment.cam, picture.rgb,
-                           classifier.settings.VISUALIZATION_MAX_SIZE)
+    visualization, localization = classifier.explained(key.assessment, picture)
     return SeriesResult(
         volume=volume, slices=answers, summary=summary,
         class_names=classifier.class_names, pngs=visualization.png_bytes(),
         processing_time_ms=(time.perf_counter() - started) * 1000.0,
+        localization=localization,
     )

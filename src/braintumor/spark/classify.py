@@ -11,7 +11,8 @@ are the calibrated ones the API returns (as fractions, not percentages).
 
 With ``heatmaps``, :meth:`LoadedModel.explain` scores the batch instead (same
 probabilities, plus the Grad-CAM maps) and the overlays are written as PNGs into that
-folder, which must be on a file system the executors share (local mode: any folder).
+folder, which must be on a file system the executors share (local mode: any folder). They
+are drawn as ``/api/classify`` draws them, back through the model's framing.
 
 Every row also carries the API's not-a-brain-MRI decision (:mod:`braintumor.ood`):
 ``ood_flagged`` and ``ood_score`` (the distance score, null without fitted
@@ -183,7 +184,8 @@ def classify_batches(batches: Iterator[pd.DataFrame], model_file: str, settings:
             row.update({probability_column(n): float(v) for n, v in zip(names, p, strict=True)})
             row.update({"class": names[top], "class_id": top, "confidence": float(p[top])})
             if assessment.cam is not None and heatmap_dir:
-                picture = render(assessment.cam, image.rgb, settings.VISUALIZATION_MAX_SIZE)
+                picture = render(assessment.cam, image.rgb, settings.VISUALIZATION_MAX_SIZE,
+                                 assessment.frame)
                 digest = hashlib.sha256(data).hexdigest()
                 target = os.path.join(heatmap_dir, _heatmap_name(row["path"], digest))
                 with open(target, "wb") as handle:
