@@ -8,3 +8,15 @@ from __future__ import annotations
 
 #: Class names by id, in the dataset's and the shipped model's order.
 DEFAULT_CLASS_NAMES: tuple[str, ...] = ("Glioma", "Meningioma", "No Tumor", "Pituitary")
+
+#: The class that means "no tumour", as the default list spells it.
+NO_TUMOUR = "No Tumor"
+
+
+def is_no_tumour(name: str) -> bool:
+    """Whether a class name means "no tumour" (``No Tumor``, ``notumor``, ``no_tumour``...).
+
+    The one rule by which every layer tells the healthy class from the tumour classes.
+    """
+    key = "".join(ch for ch in name.lower() if ch.isalnum())
+    return key in ("notumor", "notumour", "healthy", "normal")

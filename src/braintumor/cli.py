@@ -61,7 +61,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         extra_tumour=args.extra_tumour or "", extra_val_fraction=args.extra_val_fraction,
         sources=args.sources or "", augment=args.augment,
         label_smoothing=args.label_smoothing, ema=args.ema, memory=not args.no_memory,
-        memory_scope=args.memory_scope,
+        memory_scope=args.memory_scope, masks=args.masks or "", volumes=args.volumes or "",
+        outline_weight=args.outline_weight,
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -204,7 +205,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="models/braintumor-cnn.keras")
     p.add_argument("--run-dir", default="runs/default",
                    help="checkpoints and history; re-run to resume")
-    p.add_argument("--arch", default="compact", choices=["compact", "resnet50"])
+    p.add_argument("--arch", default="compact", choices=["compact", "compact-seg", "resnet50"])
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--channels", type=int, default=None)
     p.add_argument("--scaling", default=None,
@@ -241,6 +242,14 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--memory-scope", default="all", choices=["all", "tumour-type"],
                    help="what the vote decides: every class, or only the tumour type (the "
                         "head keeps the probability of No Tumor)")
+    p.add_argument("--masks", default=None,
+                   help="expert tumour outlines (figshare-masks/training) for an "
+                        "architecture with an outline (compact-seg)")
+    p.add_argument("--volumes", default=None,
+                   help="3D volumes with manifest.tsv: their train cases' slices join "
+                        "training, their validation cases' the validation split")
+    p.add_argument("--outline-weight", type=float, default=1.0,
+                   help="weight of the outline loss against the classification loss")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
@@ -260,6 +269,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-ood", action="store_true",
                    help="skip the not-a-brain-MRI measurement (Testing against the OOD set)")
     p.set_defaults(func=_cmd_evaluate)
+    from braintumor.evaluation.cli import add_parser as add_evaluation_parser
+
+    add_evaluation_parser(sub, data)  # evaluate-series, evaluate-localisation
 
     p = sub.add_parser("validate", help="validation figures of a trained run (what model "
                                         "selection may use; Testing is never read)")

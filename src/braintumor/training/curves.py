@@ -35,6 +35,10 @@ def plot_learning_curve(history_csv: Path, path: Path, title: str = "") -> Path:
     from matplotlib.ticker import MaxNLocator
 
     history = read_history(history_csv)
+    # a model with several outputs names the class's accuracy after its output
+    if "accuracy" not in history and "predictions_accuracy" in history:
+        history["accuracy"] = history["predictions_accuracy"]
+        history["val_accuracy"] = history["val_predictions_accuracy"]
     epochs = [int(e) + 1 for e in history["epoch"]]
     best = epochs[min(range(len(epochs)), key=lambda i: history["val_loss"][i])]
     figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))

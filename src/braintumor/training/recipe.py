@@ -54,6 +54,14 @@ class TrainConfig:
     #: "all": the vote decides every class; "tumour-type": the head keeps "No Tumor"'s
     #: probability and the vote only shares the rest out among the tumour types.
     memory_scope: str = "all"
+    #: Expert tumour outlines (``figshare-masks/training``): trained on by an architecture
+    #: with an outline (``compact-seg``), Dice + BCE; slices without one skip that loss.
+    masks: str = ""
+    #: Real 3D volumes (``volumes/`` with its manifest): their train cases' slices join
+    #: training, their validation cases' slices the validation split (training.volumes).
+    volumes: str = ""
+    #: Weight of the outline loss against the classification loss.
+    outline_weight: float = 1.0
 
     @property
     def spec(self) -> InputSpec:

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from braintumor.datasets.folders import ImageSet, load_folder, load_tumour_slices
+from braintumor.training.masks import UNKNOWN as NO_OUTLINE
+from braintumor.training.masks import outline_targets
 from braintumor.training.partial import tumour_any
 from braintumor.training.recipe import TrainConfig
 from braintumor.training.sources import UNKNOWN, read_sources
@@ -26,6 +28,7 @@ from braintumor.training.split import (
     grouped_stratified_split,
     held_out_groups,
 )
+from braintumor.training.volumes import load_volume_slices
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,9 @@ class TrainingData:
     val: np.ndarray
     full: np.ndarray
     collections: list[str]
+    #: int8 (N, H, W) outline targets (training.masks: -1 where none was drawn), when the
+    #: recipe trains an outline.
+    outlines: np.ndarray | None = None
 
     @property
     def extra_val(self) -> np.ndarray:
@@ -90,7 +96,48 @@ def assemble(config: TrainConfig) -> TrainingData:
                           f"{images.fingerprint}+{extra.fingerprint}")
         collections += [f"extra:{Path(config.extra_tumour).name}"] * len(extra)
         full = np.concatenate([full, np.zeros(len(extra), dtype=bool)])
-    return TrainingData(images, train_idx, val_idx, full, collections)
+    outlines = None
+    if config.masks:
+        outlines = outline_targets(Path(config.data), Path(config.masks), images.paths,
+                                   images.labels, config.class_names,
+                                   (config.size, config.size), config.framing, _cache(config))
+    if config.volumes:
+        images, train_idx, val_idx, full, outlines = _with_volume_slices(
+            config, images, train_idx, val_idx, full, outlines, collections)
+    return TrainingData(images, train_idx, val_idx, full, collections, outlines)
+
+
+def _cache(config: TrainConfig) -> Path | None:
+    return Path(config.cache_dir) if config.cache_dir else None
+
+
+def _with_volume_slices(config: TrainConfig, images: ImageSet, train_idx: np.ndarray,
+                        val_idx: np.ndarray, full: np.ndarray, outlines: np.ndarray | None,
+                        collections: list[str]):
+    """The images with the volumes' train and validation cases' slices appended."""
+    size = (config.size, config.size)
+    parts = [load_volume_slices(Path(config.volumes), config.class_names, size,
+                                config.framing, (split,), _cache(config))
+             for split in ("train", "val")]
+    pixels, labels, paths = [images.pixels], [images.labels], list(images.paths)
+    masks = [outlines if outlines is not None
+             else np.full((len(images), *size), NO_OUTLINE, dtype=np.int8)]
+    for part, split in zip(parts, ("train", "val"), strict=True):
+        index = len(paths) + np.arange(len(part.paths))
+        if split == "train":
+            train_idx = np.concatenate([train_idx, index])
+        else:
+            val_idx = np.concatenate([val_idx, index])
+        pixels.append(part.pixels)
+        labels.append(part.labels)
+        masks.append(part.outlines)
+        paths += part.paths
+        collections += [f"volumes:{p.split('#')[1].split(':')[0] if '#' in p else 'tumour'}"
+                        for p in part.paths]
+        full = np.concatenate([full, np.ones(len(part.paths), dtype=bool)])
+    fingerprint = f"{images.fingerprint}+volumes:{len(paths) - len(images.paths)}"
+    return (ImageSet(np.concatenate(pixels), np.concatenate(labels), paths, fingerprint),
+            train_idx, val_idx, full, np.concatenate(masks))
 
 
 def stretched_pixels(config: TrainConfig) -> np.ndarray:
@@ -108,6 +155,10 @@ def stretched_pixels(config: TrainConfig) -> np.ndarray:
     if config.extra_tumour:
         pixels.append(load_tumour_slices(Path(config.extra_tumour),
                                          tumour_any(config.class_names), size, cache)[0].pixels)
+    if config.volumes:
+        pixels += [load_volume_slices(Path(config.volumes), config.class_names, size,
+                                      "stretch", (split,), cache).pixels
+                   for split in ("train", "val")]
     return np.concatenate(pixels)
 
 

@@ -37,7 +37,6 @@ import numpy as np
 from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
 from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, ModelMetadata, replace_metadata
-from braintumor.training.ood_fit import DEFAULT_QUANTILE, fit_statistics
 from braintumor.ood.mahalanobis import pack
 from braintumor.preprocessing import to_model_input
 from braintumor.training import architectures
@@ -50,6 +49,7 @@ from braintumor.training.calibration import (
 )
 from braintumor.training.curves import plot_learning_curve
 from braintumor.training.fit_memory import fit_memory
+from braintumor.training.ood_fit import DEFAULT_QUANTILE, fit_statistics
 from braintumor.training.partial import (
     NO_TUMOUR,
     PartialAccuracy,
@@ -65,6 +65,7 @@ from braintumor.training.run import (
     load_training_images,
     stretched_pixels,
 )
+from braintumor.training.schedule import make_optimizer
 from braintumor.training.sources import balanced_weights
 
 log = logging.getLogger(__name__)
@@ -80,20 +81,8 @@ def _class_weights(labels: np.ndarray, classes: int) -> np.ndarray:
 
 
 def _compile(model, config: TrainConfig, steps_per_epoch: int, epochs: int, lr: float) -> None:
-    # TensorFlow is heavy: imported only by the commands that train
-    import keras
-
-    total = max(steps_per_epoch * epochs, 2)
-    warmup = min(steps_per_epoch, total // 2)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=lr / 10, decay_steps=total - warmup, alpha=0.01,
-        warmup_target=lr, warmup_steps=warmup,
-    )
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule,
-                                         weight_decay=config.weight_decay,
-                                         use_ema=config.ema > 0,
-                                         ema_momentum=config.ema or 0.99),
+        optimizer=make_optimizer(config, steps_per_epoch, epochs, lr),
         loss=partial_label_loss(config.class_names, config.label_smoothing),
         metrics=[PartialAccuracy(config.class_names)],
     )
@@ -150,6 +139,14 @@ def fit_network(config: TrainConfig, run: RunFolder, data: TrainingData):
     weights = None if config.weights == "none" else config.weights
     classifier, backbone = architectures.build_with_backbone(
         config.architecture, spec, len(config.class_names), config.width, weights)
+    if config.architecture in architectures.SEGMENTATION_LAYERS:
+        from braintumor.training.outline_fit import fit_with_outline
+
+        if data.outlines is None:
+            raise ValueError(f"{config.architecture} trains an outline: give --masks")
+        fit_with_outline(classifier, config, fit_data, data.outlines[data.train],
+                         data.outlines[data.val], run.path)
+        return _clean_copy(classifier, config, None)
     inputs = keras.Input(shape=(*spec.size, spec.channels))
     augmentation = (source_robust_augmentation if config.augment == "source-robust"
                     else mri_augmentation)(spec, config.seed)
@@ -180,6 +177,7 @@ def calibrate(network, config: TrainConfig, data: TrainingData) -> ModelMetadata
     metadata = ModelMetadata(
         class_names=list(config.class_names), input=config.spec,
         gradcam_layer=architectures.GRADCAM_LAYERS.get(config.architecture, ""),
+        segmentation_layer=architectures.SEGMENTATION_LAYERS.get(config.architecture, ""),
         architecture=config.architecture,
     )
     images = data.images
