@@ -1,0 +1,419 @@
+"""Exporting a Keras classifier to the ONNX graph the service runs (training time).
+
+The graph is the rewired view of :func:`braintumor.model.graph.build_explain_graph` (the
+very function :class:`~braintumor.model.loaded.LoadedModel` serves through), converted
+with tf2onnx from one ``tf.function``: input ``image``, outputs the head's ``logits``
+(before temperature), its input ``features`` (what the not-a-brain-MRI check and the
+memory read), the Grad-CAM layer's ``feature_map`` and, for a model with a segmentation
+layer, its ``outline``. Temperature, the memory's vote and Grad-CAM are computed outside
+the graph, in NumPy (:mod:`braintumor.model.onnx_runtime`).
+
+Grad-CAM without gradients: when the Grad-CAM layer's only way to the logits is a global
+average pool, possibly concatenated with other pooled vectors, then one dense layer, the
+gradient of logit c with respect to the feature map is that layer's kernel row for each
+channel divided by the map's area, the same at every position and for every image. Grad-
+CAM's channel weights are then constants and the map is CAM: ReLU of the feature map
+weighted by the kernel's column c. :func:`cam_head` proves this from the graph's structure
+and the export checks it numerically against TensorFlow's gradient; the kernel rows go
+beside the graph. For any other head the manifest says the runtime cannot explain and the
+caller must use TensorFlow.
+
+Where Keras' own ``model.export(format="onnx")`` stands: with this TensorFlow it is a thin
+wrapper of the same tf2onnx call, exports only the model's ``call`` (a rewired model with
+several outputs works, with an explicit ``input_signature``, but its outputs are named
+``Identity:0``... and a head that is a function rather than a layer, the logits, cannot be
+one); so the ``tf.function`` is converted with ``tf2onnx.convert.from_function`` itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from braintumor.model.archive import write_entries
+from braintumor.model.loaded import LoadedModel
+from braintumor.model.metadata import ModelMetadata, read_metadata
+from braintumor.model.onnx_archive import (
+    FORMAT,
+    INPUT,
+    ONNX_ARCHIVE_ENTRY,
+    ONNX_MANIFEST_ENTRY,
+    OnnxState,
+    keras_checksum,
+    onnx_state,
+    pack_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+#: The ONNX opset the graph is written in (tf2onnx tests 14 to 18).
+OPSET = 17
+#: The largest difference, relative to each output's scale, that the converted graph may
+#: show against TensorFlow on the export's own check.
+EXPORT_TOLERANCE = 1e-4
+#: The largest difference, relative to the kernel's scale, between TensorFlow's gradient
+#: and the CAM weights for a head to count as CAM.
+CAM_TOLERANCE = 1e-4
+
+__all__ = ["OPSET", "CamHead", "OnnxExport", "OnnxState", "cam_head", "export_model_file",
+           "export_onnx", "onnx_state", "store_onnx"]
+
+
+@dataclass(frozen=True)
+class CamHead:
+    """Whether Grad-CAM of the head is exactly CAM, and with which weights."""
+
+    #: (channels, classes): the dense layer's kernel rows that multiply the pooled
+    #: feature map; None when the head is not of that form.
+    kernel: np.ndarray | None
+    #: Where those rows start in the dense layer's input (after other pooled vectors).
+    offset: int = 0
+    #: Why the head is not CAM; "" when it is.
+    reason: str = ""
+
+    @property
+    def exact(self) -> bool:
+        return self.kernel is not None
+
+
+@dataclass
+class OnnxExport:
+    """An exported graph and its manifest, not yet stored (:func:`store_onnx`)."""
+
+    graph: bytes
+    manifest: dict[str, Any] = field(default_factory=dict)
+    cam_kernel: np.ndarray | None = None
+
+
+# --- whether the head is CAM ------------------------------------------------------------
+
+
+def _passes_through(layer: Any, rank: int) -> bool:
+    """Whether ``layer`` is the identity at inference on a tensor of ``rank`` (N, D: 2)."""
+    import keras
+
+    if isinstance(layer, keras.layers.Dropout | keras.layers.Identity):
+        return True
+    if isinstance(layer, keras.layers.Activation):
+        return getattr(layer.activation, "__name__", "") == "linear"
+    return isinstance(layer, keras.layers.Flatten) and rank == 2
+
+
+def _global_average(layer: Any) -> bool:
+    import keras
+
+    return (isinstance(layer, keras.layers.GlobalAveragePooling2D)
+            and getattr(layer, "data_format", "channels_last") == "channels_last"
+            and not getattr(layer, "keepdims", False))
+
+
+def _softmax_dense(layer: Any) -> bool:
+    import keras
+
+    return (isinstance(layer, keras.layers.Dense)
+            and getattr(layer.activation, "__name__", "") == "softmax"
+            and layer.bias is not None)
+
+
+def _kernel_rows(final: Any, offset: int, channels: int) -> np.ndarray:
+    kernel = np.asarray(final.kernel, np.float32)
+    return np.ascontiguousarray(kernel[offset:offset + channels])
+
+
+def _consumers(model: Any) -> dict[int, list[tuple[Any, Any]]]:
+    """id(tensor) -> [(operation, node)] of the nodes of ``model`` that read it."""
+    readers: dict[int, list[tuple[Any, Any]]] = {}
+    for operation in model.operations:
+        for node in getattr(operation, "_inbound_nodes", []):
+            for tensor in node.input_tensors:
+                readers.setdefault(id(tensor), []).append((operation, node))
+    return readers
+
+
+def _ancestors(tensor: Any) -> set[int]:
+    """ids of ``tensor`` and of every tensor it is computed from (iteratively: deep
+    models), through the nodes that produced them."""
+    found: set[int] = set()
+    stack = [tensor]
+    while stack:
+        current = stack.pop()
+        if id(current) in found:
+            continue
+        found.add(id(current))
+        history = getattr(current, "_keras_history", None)
+        if history is None:
+            continue
+        nodes = getattr(history.operation, "_inbound_nodes", [])
+        if history.node_index < len(nodes):
+            stack.extend(nodes[history.node_index].input_tensors)
+    return found
+
+
+def _flat_cam_head(model: Any, target: Any, final: Any) -> CamHead:
+    """:func:`cam_head` of a functional model whose Grad-CAM layer is one of its own."""
+    import keras
+
+    readers = _consumers(model)
+    goal = final.input
+    upstream = _ancestors(goal)
+
+    def leads_to_goal(tensor: Any) -> bool:
+        """Whether the logits depend on ``tensor``."""
+        return id(tensor) in upstream
+
+    def live(tensor: Any) -> list[tuple[Any, Any]]:
+        return [(op, node) for op, node in readers.get(id(tensor), [])
+                if any(leads_to_goal(out) for out in node.outputs)]
+
+    feature_map = target.output
+    paths = live(feature_map)
+    if len(paths) != 1 or not _global_average(paths[0][0]):
+        return CamHead(None, reason=f"the Grad-CAM layer {target.name!r} reaches the logits "
+                                    "other than through one global average pooling")
+    channels = int(feature_map.shape[-1])
+    tensor, offset = paths[0][1].outputs[0], 0
+    while tensor is not goal:
+        paths = live(tensor)
+        if len(paths) != 1:
+            return CamHead(None, reason="the pooled Grad-CAM features reach the logits "
+                                        "along several paths")
+        operation, node = paths[0]
+        inputs = list(node.input_tensors)
+        if isinstance(operation, keras.layers.Concatenate) and (
+                operation.axis in (-1, len(tensor.shape) - 1)):
+            where = [i for i, t in enumerate(inputs) if t is tensor]
+            if len(where) != 1:
+                return CamHead(None, reason="the pooled Grad-CAM features are concatenated "
+                                            "more than once")
+            offset += sum(int(t.shape[-1]) for t in inputs[:where[0]])
+        elif not (_passes_through(operation, len(tensor.shape)) and len(inputs) == 1):
+            return CamHead(None, reason=f"the pooled Grad-CAM features pass through "
+                                        f"{operation.name!r} ({type(operation).__name__}) "
+                                        "before the dense layer")
+        tensor = node.outputs[0]
+    return CamHead(_kernel_rows(final, offset, channels), offset)
+
+
+def _chain_cam_head(layers: list[Any], after: int, channels: int, final: Any) -> CamHead:
+    """:func:`cam_head` of a chain of layers (a Sequential, or the outer layers of a
+    model with a nested backbone) whose Grad-CAM map is the output of ``layers[after]``."""
+    rest = layers[after + 1:]
+    if not rest or not _global_average(rest[0]) or rest[-1] is not final:
+        return CamHead(None, reason="the Grad-CAM map is not followed by a global average "
+                                    "pooling and, last, the dense layer")
+    for layer in rest[1:-1]:
+        if not _passes_through(layer, 2):
+            return CamHead(None, reason=f"the pooled Grad-CAM features pass through "
+                                        f"{layer.name!r} ({type(layer).__name__}) before "
+                                        "the dense layer")
+    return CamHead(_kernel_rows(final, 0, channels))
+
+
+def cam_head(keras_model: Any, gradcam_layer: str = "") -> CamHead:
+    """Whether Grad-CAM of ``keras_model`` at ``gradcam_layer`` is exactly CAM: the layer's
+    map reaches the logits only through a global average pooling, concatenated or not
+    with other pooled vectors, then the final softmax dense layer; and with which kernel
+    rows. Read from the model's structure (:func:`braintumor.model.graph.find_feature_layer`
+    finds the layer as the service does); anything not recognised is not CAM.
+    """
+    import keras
+
+    from braintumor.model.graph import find_feature_layer
+
+    container, target = find_feature_layer(keras_model, gradcam_layer)
+    layers = [layer for layer in keras_model.layers
+              if not isinstance(layer, keras.layers.InputLayer)]
+    final = layers[-1]
+    if not _softmax_dense(final):
+        return CamHead(None, reason=f"the final layer {final.name!r} is not a dense layer "
+                                    "with a softmax and a bias")
+    channels = int(target.output.shape[-1])
+    if container is not None:
+        outputs = getattr(container, "outputs", None) or []
+        if len(outputs) != 1 or outputs[0] is not target.output:
+            return CamHead(None, reason=f"the Grad-CAM layer {target.name!r} is not the "
+                                        f"output of the nested model {container.name!r}")
+        return _chain_cam_head(layers, layers.index(container), channels, final)
+    if isinstance(keras_model, keras.Sequential):
+        return _chain_cam_head(layers, layers.index(target), channels, final)
+    return _flat_cam_head(keras_model, target, final)
+
+
+def _gradient_agrees(graph: Any, cam: CamHead, spec: Any, classes: int) -> str:
+    """"" when TensorFlow's gradient of every logit with respect to the feature map is the
+    CAM weights (random images), else why not."""
+    import tensorflow as tf
+
+    assert cam.kernel is not None
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(0, 1, (2, *spec.size, spec.channels)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        feature_map, head_input, *_ = graph.model(x, training=False)
+        logits = tf.cast(graph.head(head_input), tf.float32)
+        scores = [tf.reduce_sum(logits[:, c]) for c in range(classes)]
+    area = int(feature_map.shape[1]) * int(feature_map.shape[2])
+    scale = max(float(np.abs(cam.kernel).max()) / area, 1e-30)
+    for c, score in enumerate(scores):
+        gradient = tape.gradient(score, feature_map)
+        if gradient is None:
+            return "the logits do not depend on the Grad-CAM map"
+        error = float(np.abs(np.asarray(gradient, np.float32)
+                             - cam.kernel[:, c] / area).max()) / scale
+        if not error <= CAM_TOLERANCE:
+            return (f"TensorFlow's gradient of logit {c} differs from the dense layer's "
+                    f"weights by {error:.2g} of their scale")
+    return ""
+
+
+# --- the export -------------------------------------------------------------------------
+
+
+def _relative_error(reference: np.ndarray, value: np.ndarray) -> float:
+    scale = max(float(np.abs(reference).max()), 1e-6)
+    return float(np.abs(reference - value).max()) / scale
+
+
+def export_onnx(model: LoadedModel | Any, metadata: ModelMetadata | None = None,
+                gradcam_layer: str = "", opset: int = OPSET, check: bool = True
+                ) -> OnnxExport:
+    """Convert a classifier (a :class:`LoadedModel`, or a Keras model with its
+    ``metadata``) to the serving graph; with ``check``, the graph's outputs are compared
+    with TensorFlow's on random images and a disagreement raises RuntimeError.
+
+    ``gradcam_layer`` overrides the metadata's (as GRADCAM_LAYER does); a LoadedModel's
+    own layer is used by default. The manifest's Keras checksum is set by
+    :func:`store_onnx`, which knows the file.
+    """
+    import keras
+    import tensorflow as tf
+    import tf2onnx
+
+    from braintumor.model.graph import build_explain_graph
+
+    if isinstance(model, LoadedModel):
+        keras_model = model.keras_model
+        metadata = metadata or model.metadata
+        gradcam_layer = gradcam_layer or model.graph.layer_name
+    else:
+        keras_model = model
+    if metadata is None:
+        raise ValueError("exporting a Keras model needs its ModelMetadata")
+    requested = gradcam_layer or metadata.gradcam_layer
+    start = time.perf_counter()
+    graph = build_explain_graph(keras_model, requested, metadata.segmentation_layer)
+    spec = metadata.input
+    classes = len(metadata.class_names)
+    signature = [tf.TensorSpec([None, *spec.size, spec.channels], tf.float32, name=INPUT)]
+    explain_model, head = graph.model, graph.head
+    segments = bool(graph.segmentation_name)
+
+    @tf.function(input_signature=signature)
+    def serve(image):
+        feature_map, head_input, *outline = explain_model(image, training=False)
+        outputs = {
+            "logits": tf.cast(head(head_input), tf.float32),
+            "features": tf.reshape(tf.cast(head_input, tf.float32), [tf.shape(image)[0], -1]),
+            "feature_map": tf.cast(feature_map, tf.float32),
+        }
+        if segments:
+            outputs["outline"] = tf.cast(outline[0][..., 0], tf.float32)
+        return outputs
+
+    converter_log = logging.getLogger("tf2onnx")
+    level = converter_log.level
+    converter_log.setLevel(logging.WARNING)  # its INFO lines are a page per export
+    try:
+        proto, _ = tf2onnx.convert.from_function(serve, signature, opset=opset)
+    finally:
+        converter_log.setLevel(level)
+    data = proto.SerializeToString()
+    seconds = time.perf_counter() - start
+
+    cam = cam_head(keras_model, requested)
+    if cam.exact and check:
+        disagreement = _gradient_agrees(graph, cam, spec, classes)
+        if disagreement:
+            cam = CamHead(None, reason=disagreement)
+    feature_map_shape = [int(d) for d in explain_model.outputs[0].shape[1:]]
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "onnx_sha256": hashlib.sha256(data).hexdigest(),
+        "keras_sha256": "",
+        "input": INPUT,
+        "input_shape": [*spec.size, spec.channels],
+        "outputs": [output.name for output in proto.graph.output],
+        "classes": classes,
+        "gradcam_layer": requested,
+        "feature_layer": graph.layer_name,
+        "feature_map_shape": feature_map_shape,
+        "feature_dims": int(np.prod([int(d) for d in explain_model.outputs[1].shape[1:]])),
+        "segmentation_layer": graph.segmentation_name,
+        "cam": {"exact": cam.exact, "reason": cam.reason, "offset": cam.offset,
+                "channels": feature_map_shape[-1]},
+        "exporter": {"tool": "tf2onnx", "version": tf2onnx.__version__,
+                     "tensorflow": tf.__version__, "keras": keras.__version__,
+                     "opset": opset},
+        "export_seconds": round(seconds, 3),
+    }
+    if check:
+        manifest["check_error"] = _check_graph(data, serve, spec)
+    log.info("exported %s to ONNX in %.1fs (%d bytes; Grad-CAM %s)", keras_model.name,
+             seconds, len(data), "as CAM" if cam.exact else f"needs TensorFlow: {cam.reason}")
+    return OnnxExport(data, manifest, cam.kernel)
+
+
+def _check_graph(data: bytes, serve: Any, spec: Any) -> float:
+    """The largest relative difference of the graph's outputs from TensorFlow's on three
+    random images; raises RuntimeError above :data:`EXPORT_TOLERANCE`."""
+    import onnxruntime
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 1, (3, *spec.size, spec.channels)).astype(np.float32)
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    converted = dict(zip(names, session.run(names, {INPUT: x}), strict=True))
+    reference = {name: np.asarray(value) for name, value in serve(x).items()}
+    errors = {name: _relative_error(reference[name], converted[name]) for name in reference}
+    worst = max(errors.values())
+    if not worst <= EXPORT_TOLERANCE:
+        raise RuntimeError(f"the ONNX graph disagrees with TensorFlow: {errors}")
+    return float(f"{worst:.3g}")
+
+
+def store_onnx(model_path: Path, export: OnnxExport, out: Path | None = None) -> Path:
+    """Write the graph and its manifest into the model file (``out``: a copy), tying them
+    to the weights the file holds now; returns the file written."""
+    manifest = {**export.manifest, "keras_sha256": keras_checksum(Path(model_path))}
+    export.manifest = manifest
+    return write_entries(Path(model_path), {
+        ONNX_ARCHIVE_ENTRY: export.graph,
+        ONNX_MANIFEST_ENTRY: pack_manifest(manifest, export.cam_kernel),
+    }, out)
+
+
+def export_model_file(model_path: Path, metadata: ModelMetadata | None = None,
+                      gradcam_layer: str = "", opset: int = OPSET,
+                      out: Path | None = None) -> OnnxExport:
+    """Load the Keras model at ``model_path``, export it and store the graph in the file
+    (or in ``out``, a copy): what training does after saving a model. ``metadata``
+    defaults to the file's own."""
+    import keras
+
+    model_path = Path(model_path)
+    if metadata is None:
+        raw = read_metadata(model_path)
+        if raw is None:
+            raise ValueError(f"{model_path} has no metadata: pass the ModelMetadata to export "
+                             "it with")
+        metadata = ModelMetadata.from_dict(*raw)
+    keras_model = keras.saving.load_model(model_path, compile=False)
+    export = export_onnx(keras_model, metadata, gradcam_layer, opset)
+    store_onnx(model_path, export, out)
+    return export

@@ -1,0 +1,370 @@
+"""A classifier served on ONNX Runtime: the Keras model's answers without TensorFlow.
+
+:class:`OnnxModel` has :class:`~braintumor.model.loaded.LoadedModel`'s public interface
+(``predict``, ``predict_features``, ``head_outputs``, ``outputs_of_pixels``, ``explain``,
+``warm_up``, ``input_spec``, ``class_names``, ``feature_dims``, ``segments``) and computes
+the same things from the graph :mod:`braintumor.model.onnx_export` stored in the model file
+(:mod:`braintumor.model.onnx_archive`), on the CPU execution provider with as many
+intra-op threads as it is given (one per worker when workers share the cores):
+
+* probabilities: ``softmax(logits / temperature)``, as the Keras path;
+* the nearest-neighbour vote (:mod:`braintumor.model.memory`) in NumPy, the same
+  operations as :meth:`FeatureMemory.vote` (TensorFlow's ``l2_normalize``, ``top_k``
+  with ties to the lower index, softmax over ``similarity / tau``); with ``flip`` the
+  mirror images run in the same call as the images, one batch of twice the size;
+* Grad-CAM: for a head of global average pooling then one dense layer (the manifest
+  says whether), the gradient of logit c with respect to the feature map is the dense
+  kernel's column c over the map's area, the same everywhere, so Grad-CAM is the feature
+  map weighted by that column, ReLU, over its peak: exactly
+  :func:`braintumor.model.gradcam.grad_cam`'s maths without a backward pass. For any
+  other head :attr:`OnnxModel.explains` is False and :meth:`OnnxModel.explain` raises
+  :class:`GradCamUnavailable`: the caller explains with TensorFlow, never with a map
+  that is not the model's Grad-CAM.
+
+This module imports neither TensorFlow nor Keras, directly or through what it imports
+(tests/model/test_onnx_parity.py checks the process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from braintumor.errors import ModelLoadError
+from braintumor.model.archive import read_archive_entry
+from braintumor.model.explanation import Explanation
+from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
+from braintumor.model.metadata import ModelMetadata, read_metadata
+from braintumor.model.onnx_archive import (
+    INPUT,
+    ONNX_ARCHIVE_ENTRY,
+    ONNX_MANIFEST_ENTRY,
+    manifest_state,
+    unpack_manifest,
+)
+from braintumor.preprocessing import InputSpec, to_model_input
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Explanation", "GradCamUnavailable", "OnnxModel", "cam", "l2_normalize",
+           "load_onnx_model", "memory_vote", "softmax", "with_mirror"]
+
+
+class GradCamUnavailable(RuntimeError):
+    """The model's head is not global pooling then one dense layer: its Grad-CAM needs
+    TensorFlow's gradient (the manifest says why)."""
+
+
+# --- the maths, in NumPy ----------------------------------------------------------------
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = np.asarray(x, np.float32)
+    shifted = shifted - shifted.max(axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows of unit length, as ``tf.math.l2_normalize(x, axis=1)`` (epsilon 1e-12 on the
+    squared norm)."""
+    x = np.asarray(x, np.float32)
+    squared = np.sum(x * x, axis=1, keepdims=True)
+    return (x / np.sqrt(np.maximum(squared, np.float32(1e-12)))).astype(np.float32)
+
+
+def with_mirror(features: np.ndarray, head_probabilities: np.ndarray,
+                mirrored_features: np.ndarray, mirrored_head_probabilities: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`braintumor.model.memory.with_mirror` in NumPy: (query, head probabilities)."""
+    query = l2_normalize(features) + l2_normalize(mirrored_features)
+    head = (np.asarray(head_probabilities, np.float32)
+            + np.asarray(mirrored_head_probabilities, np.float32)) / np.float32(2.0)
+    return query, head
+
+
+def _top_k(values: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) indices of each row's ``k`` largest values in decreasing order, equal values
+    by increasing index: ``tf.math.top_k``'s order. A partition finds each row's k-th
+    value, and only the values at least that large are sorted."""
+    kth = np.partition(values, values.shape[1] - k, axis=1)[:, values.shape[1] - k]
+    rows = []
+    for row, limit in zip(values, kth, strict=True):
+        candidates = np.flatnonzero(row >= limit)
+        rows.append(candidates[np.lexsort((candidates, -row[candidates]))][:k])
+    return np.stack(rows) if rows else np.zeros((0, k), np.int64)
+
+
+def memory_vote(memory: FeatureMemory, features: np.ndarray,
+                head_probabilities: np.ndarray) -> np.ndarray:
+    """:meth:`FeatureMemory.vote` in NumPy: the vote's probabilities mixed with the head's."""
+    similarity = l2_normalize(features) @ memory.features.T  # (N, M)
+    index = _top_k(similarity, memory.k)
+    top = np.take_along_axis(similarity, index, axis=1)
+    weights = softmax(top / np.float32(memory.tau), axis=1)
+    onehot = np.eye(memory.classes, dtype=np.float32)[memory.labels]
+    votes = np.sum(weights[..., None] * onehot[index], axis=1)
+    head = np.asarray(head_probabilities, np.float32)
+    mix = np.float32(memory.mix)
+    mixed = (np.float32(1.0) - mix) * votes + mix * head
+    if memory.head_class < 0:
+        return mixed.astype(np.float32)
+    kept = np.eye(memory.classes, dtype=np.float32)[memory.head_class]
+    others = mixed * (np.float32(1.0) - kept)
+    share = others / np.maximum(others.sum(axis=1, keepdims=True), np.float32(1e-12))
+    head_kept = head[:, memory.head_class:memory.head_class + 1]
+    return (head_kept * kept + (np.float32(1.0) - head_kept) * share).astype(np.float32)
+
+
+def cam(feature_map: np.ndarray, kernel: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(N, h, w) Grad-CAM maps in [0, 1] of a head of global average pooling then one
+    dense layer: the gradient of logit c with respect to the map (N, h, w, channels) is
+    ``kernel[:, c] / (h * w)`` at every position, which are then Grad-CAM's channel
+    weights (:func:`braintumor.model.gradcam.grad_cam`: ReLU of the weighted sum, over its
+    peak; an all-negative map is all zeros)."""
+    feature_map = np.asarray(feature_map, np.float32)
+    area = np.float32(feature_map.shape[1] * feature_map.shape[2])
+    weights = (kernel[:, classes].T / area).astype(np.float32)  # (N, channels)
+    maps = np.maximum(np.einsum("nhwk,nk->nhw", feature_map, weights), np.float32(0.0))
+    peak = maps.max(axis=(1, 2), keepdims=True)
+    safe = np.where(peak > 0, peak, np.float32(1.0))
+    return np.where(peak > 0, maps / safe, np.float32(0.0)).astype(np.float32)
+
+
+# --- the model --------------------------------------------------------------------------
+
+
+def session_options(threads: int) -> Any:
+    """ONNX Runtime options for one worker: ``threads`` intra-op threads, one inter-op
+    thread, sequential execution, every graph optimisation."""
+    import onnxruntime
+
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only
+    return options
+
+
+class OnnxModel:
+    """The graph of a model file on ONNX Runtime, with its metadata and memory."""
+
+    def __init__(self, graph: bytes, manifest: dict[str, Any], cam_kernel: np.ndarray | None,
+                 metadata: ModelMetadata, path: Path, memory: FeatureMemory | None = None,
+                 threads: int = 1) -> None:
+        import onnxruntime
+
+        self.metadata = metadata
+        self.path = Path(path)
+        self.manifest = manifest
+        #: The nearest-neighbour vote (braintumor.model.memory), when the model has one.
+        self.memory = memory
+        self.threads = threads
+        self.session = onnxruntime.InferenceSession(
+            graph, sess_options=session_options(threads), providers=["CPUExecutionProvider"])
+        names = {output.name for output in self.session.get_outputs()}
+        wanted = {"logits", "features", "feature_map"} | (
+            {"outline"} if manifest.get("segmentation_layer") else set())
+        if not wanted <= names:
+            raise ModelLoadError("MODEL_PATH", f"the ONNX graph lacks the outputs "
+                                               f"{sorted(wanted - names)}")
+        self._cam_kernel = cam_kernel if manifest.get("cam", {}).get("exact") else None
+        self._temperature = np.float32(metadata.temperature)
+
+    @property
+    def input_spec(self) -> InputSpec:
+        return self.metadata.input
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.metadata.class_names
+
+    @property
+    def feature_dims(self) -> int:
+        """Length of the penultimate feature vector the forward functions return."""
+        return int(self.manifest["feature_dims"])
+
+    @property
+    def layer_name(self) -> str:
+        """The Grad-CAM layer the graph exposes."""
+        return str(self.manifest.get("feature_layer", ""))
+
+    @property
+    def segments(self) -> bool:
+        """Whether :meth:`explain` also returns the tumour outline."""
+        return bool(self.manifest.get("segmentation_layer"))
+
+    @property
+    def explains(self) -> bool:
+        """Whether :meth:`explain` can give the model's Grad-CAM (a head of global
+        pooling then one dense layer); False: explain with the TensorFlow path."""
+        return self._cam_kernel is not None
+
+    @property
+    def cam_reason(self) -> str:
+        """Why :attr:`explains` is False ("" when it is True)."""
+        return "" if self.explains else str(self.manifest.get("cam", {}).get("reason", ""))
+
+    def _run(self, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        return self.session.run(outputs, {INPUT: x})
+
+    def _answer(self, x: np.ndarray, outputs: list[str]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """(logits, served probabilities, the head's probabilities, features, the other
+        ``outputs`` of the images): one call, the mirror images in the same batch when
+        the memory wants them."""
+        count = len(x)
+        flip = self.memory is not None and self.memory.flip
+        batch = np.concatenate([x, x[:, :, ::-1]]) if flip else x
+        logits, features, *others = self._run(batch, ["logits", "features", *outputs])
+        head_probs = softmax(logits / self._temperature)
+        served = head_probs[:count]
+        if self.memory is not None:
+            query, mix = features[:count], head_probs[:count]
+            if flip:
+                query, mix = with_mirror(query, mix, features[count:], head_probs[count:])
+            served = memory_vote(self.memory, query, mix)
+        return (logits[:count], served, head_probs[:count], features[:count],
+                [other[:count] for other in others])
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits, served probabilities) for a preprocessed batch; no Grad-CAM."""
+        logits, probs, _, _, _ = self._answer(x, [])
+        return logits, probs
+
+    def predict_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, served probabilities, penultimate features) in one pass; no Grad-CAM."""
+        logits, probs, _, features, _ = self._answer(x, [])
+        return logits, probs, features
+
+    def head_outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, the head's calibrated probabilities, features): the network alone,
+        without the memory's vote."""
+        logits, features = self._run(x, ["logits", "features"])
+        return logits, softmax(logits / self._temperature), features
+
+    def outputs_of_pixels(self, pixels: np.ndarray, head_only: bool = False,
+                          batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(logits, probabilities, features) of canonical uint8 pixels (N, H, W), in
+        batches; with ``head_only`` the calibrated head's probabilities."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        run = self.head_outputs if head_only else self.predict_features
+        chunks = [run(to_model_input(pixels[i:i + batch_size], self.input_spec))
+                  for i in range(0, len(pixels), batch_size)]
+        if not chunks:
+            raise ValueError("no images to run the model on")
+        logits, probs, features = (np.concatenate([c[k] for c in chunks]) for k in range(3))
+        return logits, probs, features
+
+    def explain(self, x: np.ndarray) -> Explanation:
+        """Probabilities, features, the Grad-CAM map of the served class and, for a
+        segmenting model, the tumour outline, in one call.
+
+        Raises GradCamUnavailable for a head whose Grad-CAM is not CAM (:attr:`explains`).
+        """
+        if self._cam_kernel is None:
+            raise GradCamUnavailable(f"Grad-CAM of {self.path.name} needs TensorFlow: "
+                                     f"{self.cam_reason}")
+        wanted = ["feature_map", "outline"] if self.segments else ["feature_map"]
+        logits, probs, _, features, others = self._answer(x, wanted)
+        maps = cam(others[0], self._cam_kernel, np.argmax(probs, axis=-1))
+        return Explanation(probabilities=probs, logits=logits, cam=maps, features=features,
+                           outline=others[1] if self.segments else None)
+
+    def warm_up(self) -> float:
+        """Run the graph once (ONNX Runtime allocates on the first call); returns the
+        seconds it took. Probabilities that are not a distribution stop start-up."""
+        start = time.perf_counter()
+        spec = self.input_spec
+        x = np.random.default_rng(0).uniform(
+            0, 1, size=(1, *spec.size, spec.channels)).astype(np.float32)
+        _, probs, _ = self.predict_features(x)
+        if self.explains:
+            self.explain(x)
+        if not (np.all(np.isfinite(probs)) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)):
+            raise ModelLoadError("MODEL_PATH", "the ONNX graph's probabilities are not a "
+                                               "distribution")
+        return time.perf_counter() - start
+
+
+def _metadata_of(model_path: Path) -> ModelMetadata:
+    raw = read_metadata(model_path)
+    if raw is None:
+        raise ModelLoadError("MODEL_PATH", f"{model_path.name} has no metadata to serve its "
+                                           "ONNX graph with")
+    try:
+        return ModelMetadata.from_dict(*raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError("MODEL_PATH", f"unreadable model metadata: {exc}") from None
+
+
+def _memory_of(model_path: Path, metadata: ModelMetadata) -> FeatureMemory | None:
+    data = read_archive_entry(model_path, MEMORY_ARCHIVE_ENTRY)
+    if data is None:
+        return None
+    try:
+        memory = FeatureMemory.from_npz(data)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ModelLoadError("MODEL_PATH", f"unreadable nearest-neighbour memory: {exc}"
+                             ) from None
+    if memory.classes != len(metadata.class_names):
+        raise ModelLoadError("MODEL_PATH", f"the memory has {memory.classes} classes, the "
+                                           f"model {len(metadata.class_names)}")
+    return memory
+
+
+def load_onnx_model(model_path: Path, threads: int = 1, metadata: ModelMetadata | None = None,
+                    gradcam_layer: str | None = None, warm_up: bool = True) -> OnnxModel:
+    """The ONNX graph stored in ``model_path`` on ONNX Runtime, with ``threads`` intra-op
+    threads; raises ModelLoadError when the file has no graph, or one that is not current
+    (exported from other weights, or exposing another Grad-CAM or segmentation layer than
+    the metadata's or ``gradcam_layer``).
+
+    ``metadata`` defaults to the file's own (a bare model's defaults come from the
+    caller's settings).
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelLoadError("MODEL_PATH", f"no model file at {model_path}")
+    start = time.perf_counter()
+    graph = read_archive_entry(model_path, ONNX_ARCHIVE_ENTRY)
+    packed = read_archive_entry(model_path, ONNX_MANIFEST_ENTRY)
+    if graph is None or packed is None:
+        raise ModelLoadError("MODEL_PATH", f"{model_path.name} carries no ONNX graph "
+                                           "(export it with braintumor.model.onnx_export)")
+    try:
+        manifest, kernel = unpack_manifest(packed)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ModelLoadError("MODEL_PATH", f"unreadable ONNX manifest: {exc}") from None
+    metadata = metadata or _metadata_of(model_path)
+    state = manifest_state(manifest, graph, model_path,
+                           metadata.gradcam_layer if gradcam_layer is None else gradcam_layer,
+                           metadata.segmentation_layer)
+    if not state.current:
+        raise ModelLoadError("MODEL_PATH", f"{model_path.name}: {state.reason}; export it "
+                                           "anew")
+    spec = metadata.input
+    if list(manifest.get("input_shape", [])) != [*spec.size, spec.channels]:
+        raise ModelLoadError("MODEL_PATH", f"the ONNX graph takes {manifest.get('input_shape')}"
+                                           f", the metadata says {[*spec.size, spec.channels]}")
+    if int(manifest.get("classes", -1)) != len(metadata.class_names):
+        raise ModelLoadError("MODEL_PATH", f"the ONNX graph has {manifest.get('classes')} "
+                                           f"classes, the metadata {len(metadata.class_names)}")
+    model = OnnxModel(graph, manifest, kernel, metadata, model_path,
+                      _memory_of(model_path, metadata), threads)
+    if warm_up:
+        model.warm_up()
+    log.info("ONNX model %s loaded in %.2fs (%d threads; Grad-CAM %s)", model_path.name,
+             time.perf_counter() - start, threads,
+             "as CAM" if model.explains else f"needs TensorFlow: {model.cam_reason}")
+    return model
