@@ -10,8 +10,12 @@ BRAINTUMOR_DATA ?= ../shared/datasets/brain-tumor-mri
 export BRAINTUMOR_DATA
 # Tumour slices of unknown type from another collection (partial labels; see the model card)
 BRAINTUMOR_EXTRA_TUMOUR ?= ../shared/datasets/br35h-tumour
+# 3D volumes with label maps (manifest.tsv), for judging whole series
+BRAINTUMOR_VOLUMES ?= ../shared/datasets/volumes
+export BRAINTUMOR_VOLUMES
 
-.PHONY: run test test-quick lint bench train evaluate clean check-java bench-spark
+.PHONY: run test test-quick lint bench train evaluate evaluate-series clean check-java \
+	bench-spark
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +87,12 @@ evaluate: $(EVAL_STAMP)
 		--hard-subset $(BRAINTUMOR_DATA)/hard_test_subset.txt \
 		--sources $(BRAINTUMOR_DATA)/sources.tsv --extra-tumour $(BRAINTUMOR_EXTRA_TUMOUR) \
 		--out reports/default
+
+# The volumes' test cases (split by case) through the series endpoint's path: per-series and
+# per-slice figures, a plot per volume; EVALUATE_SERIES_ARGS=--cases val for the other side
+evaluate-series: $(EVAL_STAMP)
+	$(BIN)/braintumor evaluate-series $(BRAINTUMOR_VOLUMES) --model models/braintumor-cnn.keras \
+		--out reports/series $(EVALUATE_SERIES_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .cache src/*.egg-info
