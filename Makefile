@@ -61,6 +61,7 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_operations.py   # the operational features' cost; the overload knee
+	$(BIN)/python bench/bench_volume.py       # a 155-slice volume beside one slice
 
 # Spark classify on local[2] and on standalone clusters of 1 and 2 one-core workers vs a
 # plain loop over the Testing images; BENCH_SPARK_ARGS=--limit 40 for a short run
