@@ -2,7 +2,8 @@
 
 A series is STOWed in, the command runs as a user would run it, and what it stored is
 read back with WADO-RS and checked: the Structured Report's content and flags, the
-Secondary Capture's pixels, and that no patient value was printed or logged.
+Secondary Capture's pixels, the Segmentation of a model that outlines the tumour, and
+that no patient value was printed or logged.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from series_helpers import series_files, synthetic_pictures
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
 def client_for(server):
@@ -100,6 +102,7 @@ def test_classify_and_store_an_sr_and_a_secondary_capture(orthanc, tiny, capsys,
 
     # the Structured Report, read back with WADO-RS
     stored = answer["stored"]
+    assert stored["segmentation"] is None  # the tiny model draws no outline
     client = client_for(orthanc)
     sr_ref = stored["structured_report"]
     report = client.retrieve_instance(study, sr_ref["series_instance_uid"],
@@ -164,6 +167,41 @@ def test_classify_and_store_an_sr_and_a_secondary_capture(orthanc, tiny, capsys,
                                    auth=orthanc.auth, timeout=30)
             assert preview.ok and preview.headers["Content-Type"] == "image/png"
             assert Image.open(io.BytesIO(preview.content)).size == overlay.shape[1::-1]
+
+
+def test_a_model_with_an_outline_stores_a_segmentation_of_the_key_slice(
+        orthanc, capsys, monkeypatch, tmp_path):  # noqa: F811
+    """A segmenting model (seg_helpers', its outline the whole head box): beside the SR
+    and the Secondary Capture, a DICOM SEG of the key slice, read back with WADO-RS, that
+    references that slice and holds the answer's outline pixel for pixel."""
+    from seg_helpers import save_seg_model
+
+    monkeypatch.setenv("MODEL_PATH", str(save_seg_model(tmp_path / "seg.keras",
+                                                        outline_bias=8.0)))
+    study = generate_uid()
+    files = series_files(synthetic_pictures(4, seed=90), study_uid=study)
+    stow(orthanc, files)
+    code, out, err = run(capsys, "dicomweb", "classify", *auth(orthanc), "--study", study,
+                         "--store", "--compact")
+    assert code == 0, err
+    answer = json.loads(out)["series"][0]
+    localization = answer["key_slice"]["localization"]
+    assert localization["found"] is True
+    ref = answer["stored"]["segmentation"]
+    assert ref is not None and answer["stored"]["structured_report"] is not None
+    seg = client_for(orthanc).retrieve_instance(study, ref["series_instance_uid"],
+                                                ref["sop_instance_uid"])
+    assert seg.SOPClassUID == SEGMENTATION and seg.StudyInstanceUID == study
+    assert seg.SegmentationType == "BINARY" and seg.SegmentSequence[0].SegmentLabel == "Tumour"
+    ordered = sorted((pydicom.dcmread(io.BytesIO(f)) for f in files),
+                     key=lambda ds: float(ds.ImagePositionPatient[2]))
+    key = ordered[answer["key_slice"]["index"]]
+    derived = seg.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0]
+    assert derived.SourceImageSequence[0].ReferencedSOPInstanceUID == key.SOPInstanceUID
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(localization["mask_png"])))) > 0
+    assert np.array_equal(seg.pixel_array.reshape(mask.shape).astype(bool), mask)
+    for value in PATIENT_VALUES.values():
+        assert value not in out + err
 
 
 def test_one_series_of_a_study_and_a_study_without_mr(orthanc, tiny, capsys):  # noqa: F811

@@ -1,5 +1,7 @@
 """Classify series where they live: QIDO-RS finds them, WADO-RS fetches them, the series
-pipeline answers them, and STOW-RS stores the answer back into the same study.
+pipeline answers them, and STOW-RS stores the answer back into the same study (an SR, a
+Secondary Capture and, when the model outlines the tumour on the key slice, a
+Segmentation: :mod:`braintumor.dicomweb.results`).
 
 A retrieved series goes through exactly what ``POST /api/classify-series`` does with
 the same files (:func:`braintumor.series.series_from_parts`, then
@@ -26,6 +28,7 @@ from braintumor.dicomweb.results import (
     ModelIdentity,
     reference,
     secondary_capture,
+    segmentation,
     structured_report,
 )
 from braintumor.errors import BrainTumorError
@@ -33,6 +36,8 @@ from braintumor.errors import BrainTumorError
 if TYPE_CHECKING:
     from dicomweb_client.api import DICOMwebClient
     from pydicom.dataset import Dataset
+
+    from braintumor.explain.localize import Localization
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +111,18 @@ def classify_one(client: DICOMwebClient, url: str, classifier: Classifier, study
         if source is None:
             raise DicomWebError("the key slice could not be matched to a retrieved instance")
         body["stored"] = store_results(client, url, study, source, body, result.pngs,
-                                       model_identity(classifier), key.frame)
+                                       model_identity(classifier), key.frame,
+                                       result.localization)
     return body
 
 
 def store_results(client: DICOMwebClient, url: str, study: str, source: Dataset, body: dict,
-                  pngs: dict[str, bytes], model: ModelIdentity,
-                  frame: int | None = None) -> dict[str, Any]:
-    """STOW-RS the SR and the Secondary Capture into ``study``, as two new series;
-    ``frame`` is the key slice's frame when the series is one multi-frame file."""
+                  pngs: dict[str, bytes], model: ModelIdentity, frame: int | None = None,
+                  localization: Localization | None = None) -> dict[str, Any]:
+    """STOW-RS the SR, the Secondary Capture and, when ``localization`` (the key slice's,
+    from a model with a segmentation output) found an outline, its Segmentation into
+    ``study``, each as a new series; ``frame`` is the key slice's frame when the series is
+    one multi-frame file."""
     from pydicom.uid import generate_uid
 
     source = reference(source)
@@ -133,6 +141,21 @@ def store_results(client: DICOMwebClient, url: str, study: str, source: Dataset,
                                        "sop_instance_uid": sc_uid}
     else:
         stored["secondary_capture"] = None
+    seg_series, seg_uid = generate_uid(), generate_uid()
+    outline = None
+    if localization is not None:  # None also for an empty outline or an unplaced slice
+        try:
+            outline = segmentation(source, localization.mask, model, seg_series, seg_uid, frame)
+        except (ValueError, AttributeError, TypeError) as exc:
+            # a source highdicom cannot derive a Segmentation from must not cost the SR;
+            # only the error's type is logged (highdicom's messages may quote values)
+            log.warning("the key slice's outline was not written as a DICOM Segmentation "
+                        "(%s); the other results are stored", type(exc).__name__)
+    if outline is not None:
+        instances.append(outline)
+        stored["segmentation"] = {"series_instance_uid": seg_series, "sop_instance_uid": seg_uid}
+    else:
+        stored["segmentation"] = None
     call("storing the results", url,
          lambda: client.store_instances(instances, study_instance_uid=study))
     return stored

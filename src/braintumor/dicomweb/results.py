@@ -1,5 +1,6 @@
-"""A series' answer written as DICOM, into the source study: a Structured Report and a
-Secondary Capture of the key slice's heatmap overlay (highdicom).
+"""A series' answer written as DICOM, into the source study: a Structured Report, a
+Secondary Capture of the key slice's heatmap overlay and, for a model with a segmentation
+output, a Segmentation of the key slice's tumour outline (highdicom).
 
 The Structured Report is a TID 1500 Imaging Measurement Report in a Comprehensive SR
 document, the shape the IHE AI Results profile uses: one measurement group holding the
@@ -9,7 +10,12 @@ the observing device, and the key slice as the group's source image. The classes
 SNOMED codes in the dictionaries shipped with pydicom, so they are coded in a private
 scheme (``99BRAINTUMOR``, declared in the document) rather than with invented codes.
 
-Both objects say what they are: VerificationFlag UNVERIFIED (no person has checked them),
+The Segmentation (BINARY, one segment "Tumour": SNOMED CT Morphologically Abnormal
+Structure / Neoplasm, in the brain, found automatically by the model as an AI algorithm)
+holds the outline in the key slice's own pixel grid, derived from that image (and frame),
+so a viewer draws it over the slice it came from.
+
+Every object says what it is: VerificationFlag UNVERIFIED (no person has checked the SR),
 Content Qualification RESEARCH, a series description that says research use only, and
 the model as contributing equipment. Patient and study attributes are copied from the
 source images by highdicom (they must match the study's); they are never printed.
@@ -26,15 +32,19 @@ from PIL import Image
 
 if TYPE_CHECKING:
     from highdicom.sc import SCImage
+    from highdicom.seg import Segmentation
     from highdicom.sr import CodedConcept, ComprehensiveSR
     from pydicom.dataset import Dataset
 
 MANUFACTURER = "braintumor"
 SCHEME = "99BRAINTUMOR"
 SERIES_DESCRIPTION = "RESEARCH USE ONLY - braintumor AI result, unverified"
-#: Series numbers of the two series written back (SR, Secondary Capture).
+#: Series numbers of the series written back (SR, Secondary Capture, Segmentation).
 SR_SERIES_NUMBER = 9901
 SC_SERIES_NUMBER = 9902
+SEG_SERIES_NUMBER = 9903
+#: The one segment of the Segmentation.
+SEGMENT_LABEL = "Tumour"
 #: DICOM patient-orientation letters of the LPS axes, positive and negative.
 _LETTERS = (("L", "R"), ("P", "A"), ("H", "F"))
 
@@ -214,3 +224,98 @@ def secondary_capture(source: Dataset, overlay_png: bytes, model: ModelIdentity,
         # unpaired; sources rarely say, so it is present and empty: unknown
         capture.Laterality = source.get("Laterality") or ""
     return capture
+
+
+#: What places a single-frame image, which its Segmentation copies (Image Plane module).
+_IMAGE_PLANE = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
+
+
+def _frame_positions(source: Dataset) -> list[Any] | None:
+    """Image Position (Patient) of every frame of a multi-frame file, from its per-frame
+    functional groups; None when a frame does not state one (a Segmentation of one frame
+    is matched to its source frame by position, which needs all of them)."""
+    positions = []
+    for group in source.get("PerFrameFunctionalGroupsSequence") or []:
+        planes = group.get("PlanePositionSequence")
+        if not planes or "ImagePositionPatient" not in planes[0]:
+            return None
+        positions.append(planes[0].ImagePositionPatient)
+    return positions
+
+
+def _pixel_measures_stated(source: Dataset, frame: int) -> bool:
+    """Whether a multi-frame file states its pixel spacing for ``frame`` (per-frame, else
+    shared functional groups), as a Segmentation of it must copy."""
+    groups = []
+    per_frame = source.get("PerFrameFunctionalGroupsSequence") or []
+    if frame < len(per_frame):
+        groups.append(per_frame[frame])
+    groups.extend((source.get("SharedFunctionalGroupsSequence") or [])[:1])
+    return any(group.get("PixelMeasuresSequence") for group in groups)
+
+
+def segmentation(source: Dataset, mask: np.ndarray, model: ModelIdentity, series_uid: str,
+                 sop_uid: str, frame: int | None = None) -> Segmentation | None:
+    """The key slice's tumour outline as a BINARY DICOM Segmentation of one segment.
+
+    ``mask`` (bool, rows x columns) is the answer's ``localization`` mask, which is in the
+    upload's pixels, i.e. the key slice's own grid; ``frame`` (0-based) is the key
+    slice's frame when the series is one multi-frame file. None when there is nothing to
+    write or the source cannot carry a Segmentation: an empty outline, a mask of another
+    size than the image, or a source that does not place it: no Frame of Reference (the
+    Segmentation IOD needs one), a single-frame image without its Image Plane attributes
+    (position, orientation, pixel spacing, slice thickness), a multi-frame file that does
+    not state every frame's position (distinct), or the key frame's orientation and pixel
+    spacing.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any() or mask.shape != (int(source.Rows), int(source.Columns)):
+        return None
+    if not source.get("FrameOfReferenceUID"):
+        return None
+    positions = None
+    if frame is None:
+        if not all(source.get(keyword) for keyword in _IMAGE_PLANE) or \
+                "SliceThickness" not in source:
+            return None
+    else:
+        stated = _frame_positions(source)
+        if stated is None or frame >= len(stated) or \
+                not _pixel_measures_stated(source, frame) or _orientation(source, frame) is None:
+            return None
+        position = stated[frame]
+        if sum(list(p) == list(position) for p in stated) > 1:
+            return None  # two frames in one place: which one it is would be a guess
+        # the one frame, placed where the key frame is: highdicom finds that frame of the
+        # source by its position and references it
+        positions = [hd.PlanePositionSequence(hd.CoordinateSystemNames.PATIENT,
+                                              [float(v) for v in position])]
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=model.name[:64], version=model.version[:64],
+        family=codes.cid7162.ArtificialIntelligence)
+    segment = hd.seg.SegmentDescription(
+        segment_number=1, segment_label=SEGMENT_LABEL,
+        segmented_property_category=codes.cid7150.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.cid7151.Neoplasm,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=algorithm, anatomic_regions=[codes.SCT.Brain],
+        tracking_uid=generate_uid(), tracking_id="Tumour outline of the key slice")
+    return hd.seg.Segmentation(
+        source_images=[source], pixel_array=mask[np.newaxis].astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[segment], series_instance_uid=series_uid,
+        series_number=SEG_SERIES_NUMBER, sop_instance_uid=sop_uid, instance_number=1,
+        manufacturer=MANUFACTURER, manufacturer_model_name=model.name[:64],
+        software_versions=model.version[:64],
+        # Type 1; the software has no serial number, and the source's (its scanner's)
+        # must not be copied: the model's version identifies what made the object
+        device_serial_number=model.version[:64],
+        plane_positions=positions, series_description=SERIES_DESCRIPTION,
+        content_description="Tumour outline of the key slice, research use only",
+        content_label="TUMOUR", content_qualification="RESEARCH",
+        contributing_equipment=_contributing(model),
+    )
