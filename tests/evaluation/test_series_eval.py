@@ -26,6 +26,7 @@ from braintumor.evaluation.series_eval import (
     bin_labels,
     evaluate_series,
     label_slices,
+    plot_volume,
     read_answer,
     side_figures,
 )
@@ -163,9 +164,23 @@ def test_slices_not_assessed_are_read_when_the_answer_has_them() -> None:
     per_slice = VolumeAnswer("h", "test", "h.nii.gz", "healthy", "T1", "none")
     read_answer(per_slice, flagged)
     assert per_slice.called() == [True, False, False, False, True]
+    assert per_slice.supporting is None
 
 
-def test_a_volume_refused_whole_counts_against_sensitivity_and_specificity() -> None:
+def test_a_slice_calls_a_tumour_by_its_tumour_probability_and_the_stated_threshold() -> None:
+    body = _answer(["No Tumor", "No Tumor", "Glioma"], supporting_slices=[2])
+    body["slices"][1]["tumour_probability"] = 55.0  # No Tumor most likely, yet over 50%
+    body["slices"][2]["tumour_probability"] = 65.0
+    record = VolumeAnswer("h", "test", "h.nii.gz", "healthy", "T1", "none")
+    read_answer(record, body)
+    assert record.called() == [False, True, True] and record.supporting == [2]
+    body["summary"]["slice_threshold"] = 0.6
+    read_answer(record, body)
+    assert record.called() == [False, False, True] and record.threshold_stated
+
+
+def test_a_volume_refused_whole_counts_against_sensitivity_and_specificity(tmp_path
+                                                                          ) -> None:
     refused = VolumeAnswer("t", "test", "t.nii.gz", "tumour", "T1c", "glioma (HGG)",
                            error="None of the slices looks like a brain MRI",
                            error_code="NOT_BRAIN_MRI", core_cm2=[0.0, 3.0],
@@ -175,6 +190,8 @@ def test_a_volume_refused_whole_counts_against_sensitivity_and_specificity() -> 
     series = side_figures([refused, healthy])["series"]
     assert series["sensitivity"] == 0.0 and series["specificity"] == 0.0
     assert series["refused_whole"] == 2
+    plot_volume(refused, tmp_path / "refused.png")  # says why instead of a curve
+    assert (tmp_path / "refused.png").stat().st_size > 0
 
 
 def test_the_command_line(checker, tmp_path, monkeypatch, capsys) -> None:

@@ -13,10 +13,11 @@ What a reader wants to know, per side:
 - per series: tumour volumes called a tumour (sensitivity), healthy volumes called No
   Tumor (specificity), and whether the tumour type is right. A volume refused whole
   counts against both (it is no answer).
-- per slice: the false-alarm rate on healthy volumes (slices called a tumour, of those
-  the series answer may use: answered and, when the answer says which slices were
-  assessed, assessed; the rate over every answered slice is given too), and on the
-  tumour-free slices of tumour volumes (no tumour label within
+- per slice: the false-alarm rate on healthy volumes (slices calling a tumour, i.e. a
+  tumour probability of at least :data:`DEFAULT_THRESHOLD` or the answer's own
+  threshold, of those the series answer may use: answered and, when the answer says
+  which slices were assessed, assessed; the rate over every answered slice is given
+  too), and on the tumour-free slices of tumour volumes (no tumour label within
   :data:`~braintumor.training.volumes.CLEAR_MM`).
 - tumour-slice sensitivity by the slice's tumour core area (BraTS labels 1 and 4, the
   meningioma's label 1), in :data:`AREA_BINS_CM2`. The label map goes through the same
@@ -26,7 +27,8 @@ What a reader wants to know, per side:
 
 Written into ``--out``: ``report.json``, ``report.md`` (the tables) and one small PNG
 per volume: the slices' tumour probability along the volume, tumour slices shaded,
-slices not assessed and refused marked, the threshold drawn.
+slices not assessed and refused marked, the supporting slices (when the answer lists
+them) ringed, the threshold drawn.
 """
 
 from __future__ import annotations
@@ -64,8 +66,9 @@ CORE_LABELS = {"glioma": (1, 4), "meningioma": (1,)}
 #: A slice counts as a tumour slice (for the shading and the "tumour slices" counts) from
 #: this core area on, cm2: training's own threshold (``MIN_TUMOUR_MM2``).
 TUMOUR_SLICE_CM2 = 1.0
-#: The line drawn when the answer states no threshold of its own: a slice whose tumour
-#: probability is above it is more likely a tumour than not.
+#: A slice calls a tumour when its tumour probability (1 - P(No Tumor), percent) is at
+#: least the threshold: the answer's own (``summary.slice_threshold``) when it states one,
+#: else this, the series rule's (``series.aggregate.SLICE_THRESHOLD``).
 DEFAULT_THRESHOLD = 50.0
 #: Summary keys an answer may give its slice threshold under (percent or a fraction).
 _THRESHOLD_KEYS = ("slice_threshold", "tumour_threshold", "threshold")
@@ -114,6 +117,8 @@ class VolumeAnswer:
     refused: list[bool] = field(default_factory=list)
     #: Per slice, whether the answer assessed it; None when the answer does not say.
     assessed: list[bool] | None = None
+    #: The slices the answer says support its tumour call; None when it does not say.
+    supporting: list[int] | None = None
     #: Per slice, the tumour core area in cm2 (tumour volumes with a label map).
     core_cm2: list[float] | None = None
     #: Per slice, whether any tumour label (oedema included) is in it.
@@ -129,15 +134,19 @@ class VolumeAnswer:
         assessed = self.assessed or [True] * self.slice_count
         return [not r and a for r, a in zip(self.refused, assessed, strict=True)]
 
+    def calls(self) -> list[bool]:
+        """Answered slices whose tumour probability reaches the threshold (what the
+        series rule calls a slice's tumour call), assessed or not."""
+        return [not r and p is not None and p >= self.threshold
+                for r, p in zip(self.refused, self.probabilities, strict=True)]
+
     def called(self) -> list[bool]:
-        """Slices that speak for a tumour: used, and answered with a tumour class."""
-        return [u and c is not None and not is_no_tumour(c)
-                for u, c in zip(self.used(), self.classes, strict=True)]
+        """Slices that speak for a tumour: used, and calling a tumour."""
+        return [u and c for u, c in zip(self.used(), self.calls(), strict=True)]
 
     def called_answered(self) -> list[bool]:
-        """Answered slices with a tumour class, assessed or not."""
-        return [not r and c is not None and not is_no_tumour(c)
-                for r, c in zip(self.refused, self.classes, strict=True)]
+        """Answered slices calling a tumour, assessed or not."""
+        return self.calls()
 
     def clear(self) -> list[bool]:
         """Tumour-free slices of a tumour volume: no label within CLEAR_MM."""
@@ -198,6 +207,8 @@ def read_answer(record: VolumeAnswer, body: dict[str, Any]) -> None:
     record.probabilities = [s.get("tumour_probability") for s in slices]
     record.refused = [bool(s.get("refused")) for s in slices]
     record.assessed = _assessed_flags(body)
+    supporting = summary.get("supporting_slices")
+    record.supporting = [int(i) for i in supporting] if isinstance(supporting, list) else None
 
 
 def _pixel_mm2(image: Any) -> float:
@@ -353,11 +364,19 @@ def plot_volume(record: VolumeAnswer, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     count = record.slice_count
+    fig, ax = plt.subplots(figsize=(6.4, 2.8), dpi=100)
+    if count == 0:  # refused whole: nothing to draw but why
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{record.case} {record.sequence} [{record.split}]: refused "
+                f"({record.error_code})\n{record.error or ''}", ha="center", va="center",
+                fontsize=7, wrap=True, transform=ax.transAxes)
+        fig.savefig(path)
+        plt.close(fig)
+        return
     positions = [p if p is not None else float(k) for k, p in enumerate(record.positions)]
     x = np.asarray(positions, dtype=np.float64)
     y = np.array([np.nan if p is None else p for p in record.probabilities], dtype=np.float64)
     step = float(np.median(np.abs(np.diff(x)))) if count > 1 else 1.0
-    fig, ax = plt.subplots(figsize=(6.4, 2.8), dpi=100)
     if record.core_cm2 is not None:
         for k, area in enumerate(record.core_cm2):
             if area > 0:
@@ -378,12 +397,15 @@ def plot_volume(record: VolumeAnswer, path: Path) -> None:
     if refused.any():
         ax.scatter(x[refused], np.full(int(refused.sum()), 104.0), marker="x", s=12,
                    color="black", label="refused", clip_on=False)
+    if record.supporting:
+        index = [k for k in record.supporting if 0 <= k < count]
+        ax.scatter(x[index], y[index], s=28, facecolors="none", edgecolors="black",
+                   linewidths=0.6, zorder=4, label="supporting the call")
     if record.key_slice is not None and 0 <= record.key_slice < count:
         ax.axvline(x[record.key_slice], color="#2ca02c", linewidth=0.8, linestyle=":",
                    label="key slice")
     ax.axhline(record.threshold, color="#ff7f0e", linewidth=0.8, linestyle="--",
-               label=f"threshold {record.threshold:g}%"
-               + ("" if record.threshold_stated else " (P(tumour) > P(none))"))
+               label=f"slice threshold {record.threshold:g}%")
     ax.set_ylim(-8, 108)
     ax.set_xlim(x.min() - step, x.max() + step)
     ax.set_xlabel("slice position (mm, inferior → superior)"
@@ -452,8 +474,9 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
               f"Tumour slices (≥ {TUMOUR_SLICE_CM2:g} cm²) called", "Seconds"]
     lines += table(header, [volume_row(r) for r in records])
     lines += ["", "Slices called tumour: answered (and assessed, when the answer says) "
-              "slices with a tumour class. A volume refused whole counts against "
-              "sensitivity and specificity.", ""]
+              "slices whose tumour probability (1 - P(No Tumor)) reaches the slice "
+              f"threshold ({DEFAULT_THRESHOLD:g}% unless the answer states its own). A "
+              "volume refused whole counts against sensitivity and specificity.", ""]
     for side, figures in report["sides"].items():
         s, sl = figures["series"], figures["slices"]
         lines += [f"## {side} cases ({s['cases']} cases, {s['volumes']} volumes)", ""]
@@ -493,7 +516,8 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
               "Tumor)) against its position, tumour slices shaded (darker from "
               f"{TUMOUR_SLICE_CM2:g} cm² of core), slices called a tumour as red dots, not "
               "assessed slices as grey ticks at the bottom, refused ones as crosses at the "
-              "top, the key slice dotted.", ""]
+              "top, the slices the answer says support its call ringed, the key slice "
+              "dotted.", ""]
     lines += [f"- [{r.case} {r.sequence}]({plot_name(r)})" for r in records]
     return "\n".join(lines) + "\n"
 
