@@ -136,6 +136,9 @@ def test_the_default_model_on_50_testing_scans(default_pair):
     keras_scores = np.array([d.score for d in decisions[0]])
     onnx_scores = np.array([d.score for d in decisions[1]])
     np.testing.assert_allclose(onnx_scores, keras_scores, rtol=1e-4)
+    print("OOD scores, largest relative difference:",
+          float(np.max(np.abs(onnx_scores - keras_scores) / keras_scores)),
+          "flagged:", sum(d.flagged for d in decisions[1]), "of", len(batch))
     assert [d.flagged for d in decisions[0]] == [d.flagged for d in decisions[1]]
     assert any(d.flagged for d in decisions[0][50:]) and not any(
         d.flagged for d in decisions[0][:50])
@@ -144,7 +147,7 @@ def test_the_default_model_on_50_testing_scans(default_pair):
 def test_the_default_model_s_graph_is_current_and_cam(default_pair):
     _, onnx_model = default_pair
     assert onnx_state(onnx_model.path) == OnnxState(True, True)
-    assert onnx_model.manifest["cam"]["exact"] and onnx_model.layer_name == "features"
+    assert onnx_model.manifest["cam"]["exact"] and onnx_model.graph.layer_name == "features"
     assert onnx_model.feature_dims == default_pair[0].feature_dims
 
 
@@ -185,6 +188,8 @@ def test_a_compact_seg_model_s_answers_cam_and_outline(seg_path):
     keras_model = load_model(Settings(MODEL_PATH=seg_path))
     onnx_model = load_onnx_model(seg_path)
     assert onnx_model.segments and onnx_model.explains
+    assert (onnx_model.graph.layer_name, onnx_model.graph.segmentation_name) == (
+        keras_model.graph.layer_name, keras_model.graph.segmentation_name)
     assert onnx_model.manifest["cam"]["offset"] == 64  # after the 64 pooled `features`
     figures = assert_parity(keras_model, onnx_model, seg_inputs())
     print("compact-seg:", figures)

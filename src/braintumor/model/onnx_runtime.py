@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from braintumor.preprocessing import InputSpec, to_model_input
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Explanation", "GradCamUnavailable", "OnnxModel", "cam", "l2_normalize",
+__all__ = ["Explanation", "GradCamUnavailable", "GraphNames", "OnnxModel", "cam", "l2_normalize",
            "load_onnx_model", "memory_vote", "softmax", "with_mirror"]
 
 
@@ -87,6 +88,11 @@ def with_mirror(features: np.ndarray, head_probabilities: np.ndarray,
     return query, head
 
 
+#: Up to this many queries the memory's similarities are not a BLAS product (see
+#: :func:`memory_vote`).
+_SMALL_BATCH = 8
+
+
 def _top_k(values: np.ndarray, k: int) -> np.ndarray:
     """(N, k) indices of each row's ``k`` largest values in decreasing order, equal values
     by increasing index: ``tf.math.top_k``'s order. A partition finds each row's k-th
@@ -102,7 +108,13 @@ def _top_k(values: np.ndarray, k: int) -> np.ndarray:
 def memory_vote(memory: FeatureMemory, features: np.ndarray,
                 head_probabilities: np.ndarray) -> np.ndarray:
     """:meth:`FeatureMemory.vote` in NumPy: the vote's probabilities mixed with the head's."""
-    similarity = l2_normalize(features) @ memory.features.T  # (N, M)
+    query = l2_normalize(features)
+    if len(query) <= _SMALL_BATCH:
+        # NumPy's own loop, one thread: a BLAS product spreads a request's 1.6 MFLOP over
+        # every core's thread, which with several workers per machine costs 10-20 ms
+        similarity = np.einsum("md,nd->nm", memory.features, query)  # (N, M)
+    else:
+        similarity = np.ascontiguousarray((memory.features @ query.T).T)
     index = _top_k(similarity, memory.k)
     top = np.take_along_axis(similarity, index, axis=1)
     weights = softmax(top / np.float32(memory.tau), axis=1)
@@ -154,6 +166,15 @@ def session_options(threads: int) -> Any:
     return options
 
 
+@dataclass(frozen=True)
+class GraphNames:
+    """What callers read of :attr:`LoadedModel.graph <braintumor.model.loaded.LoadedModel>`
+    (an ``ExplainGraph``): the layers the graph exposes."""
+
+    layer_name: str
+    segmentation_name: str = ""
+
+
 class OnnxModel:
     """The graph of a model file on ONNX Runtime, with its metadata and memory."""
 
@@ -196,6 +217,11 @@ class OnnxModel:
     def layer_name(self) -> str:
         """The Grad-CAM layer the graph exposes."""
         return str(self.manifest.get("feature_layer", ""))
+
+    @property
+    def graph(self) -> GraphNames:
+        """The Grad-CAM and segmentation layers, where LoadedModel.graph has them."""
+        return GraphNames(self.layer_name, str(self.manifest.get("segmentation_layer", "")))
 
     @property
     def segments(self) -> bool:
