@@ -114,8 +114,10 @@ test('GET / is the page for a browser and the JSON for curl and API clients', as
 
 test('a real scan is classified: progress, class, confidence, four bars and the heatmap', async () => {
   // hold the real answer back a moment so that the progress view can be seen
+  let answered;
   await page.route('**/api/classify', async (route) => {
     const answer = await route.fetch();
+    answered = await answer.json();
     await new Promise((r) => setTimeout(r, 1200));
     await route.fulfill({ response: answer });
   });
@@ -141,6 +143,15 @@ test('a real scan is classified: progress, class, confidence, four bars and the 
   assert.ok(size[0] >= 224 || size[1] >= 224, `heatmap ${size}`);
   assert.equal(size[2], 'data:image/png;base64,');
   assert.equal(await opacityOf(heatmap(page)), '0.4');
+  // a segmenting model's outline is drawn from the start, with its switch; the default
+  // model has none (E2E_MODEL_PATH=a compact-seg model shows it)
+  const outlined = Boolean(answered.localization?.found);
+  const outlineSwitch = page.locator('.stage').getByRole('switch', { name: 'Outline' });
+  assert.equal(await outlineSwitch.count(), outlined ? 1 : 0);
+  if (outlined) {
+    assert.ok(await outlineSwitch.isChecked());
+    assert.ok(await page.locator('img.viewer__img--outline').isVisible());
+  }
   await page.screenshot({ path: join(SHOTS, 'desktop-result.png') });
 });
 
@@ -304,6 +315,8 @@ test('a zipped series: every slice in the strip, the series answer, the key slic
   await overlay.waitFor();
   const size = await overlay.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
   assert.ok(size[0] >= 224, `key slice overlay ${size}`);
+  const keyOutlined = Boolean(direct.key_slice.localization?.found);
+  assert.equal(await page.locator('.series').getByRole('switch', { name: 'Outline' }).count(), keyOutlined ? 1 : 0);
   console.log(`# series: ${direct.summary.class}, key slice ${keyIndex}`);
   await heading.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(SHOTS, 'desktop-series.png'), fullPage: true });

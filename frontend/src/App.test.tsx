@@ -5,7 +5,7 @@ import { classifyImage, fetchHealth } from './api';
 import { ApiError } from './apiError';
 import { App } from './App';
 import { errorSentence } from './messages';
-import { HEALTH, imageFile, LIMITS, makeResult, sizedFile } from './test/fixtures';
+import { HEALTH, imageFile, LIMITS, makeLocalization, makeResult, sizedFile } from './test/fixtures';
 import type { ClassifyResponse } from './types';
 import { sizeMessage, typeMessage } from './validation';
 
@@ -115,6 +115,14 @@ describe("the service's limits", () => {
 });
 
 describe('classifying', () => {
+  it("draws a segmenting model's tumour outline over the scan, with its switch", async () => {
+    const { user, input } = setup();
+    classify.mockResolvedValueOnce({ ...makeResult(), localization: makeLocalization() });
+    await user.upload(input, imageFile('glioma_2.png'));
+    expect(await screen.findByRole('switch', { name: 'Outline' })).toBeChecked();
+    expect(screen.getByAltText('Tumour outline by the model on glioma_2.png')).toBeVisible();
+  });
+
   it('previews the image, shows progress, then the result card and the viewer', async () => {
     const { user, input } = setup();
     const call = pending();

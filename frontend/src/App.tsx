@@ -96,6 +96,7 @@ export function App() {
               visualization={selected.result.visualization}
               fileName={selected.fileName}
               predictedClass={selected.result.prediction.class}
+              localization={selected.result.localization}
             />
           ) : (
             <div className="stage__empty">

@@ -1,9 +1,18 @@
 /** How numbers, sizes and DICOM facts read on the page: one place, so every view agrees. */
-import type { DicomInfo } from './types';
+import type { DicomInfo, Localization } from './types';
 
 /** A percentage the API sent (two decimals) as the page shows it: one decimal. */
 export function formatPercent(value: number): string {
   return `${value.toFixed(1)}%`;
+}
+
+const WHOLE = new Intl.NumberFormat('en', { maximumFractionDigits: 0 });
+const TENTHS = new Intl.NumberFormat('en', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+/** An outline's area: in mm² with the pixels beside it when the spacing is known, else pixels. */
+export function formatArea(localization: Pick<Localization, 'area_px' | 'area_mm2'>): string {
+  const pixels = `${WHOLE.format(localization.area_px)} px`;
+  return localization.area_mm2 === null ? pixels : `${TENTHS.format(localization.area_mm2)} mm² (${pixels})`;
 }
 
 export function formatBytes(bytes: number): string {

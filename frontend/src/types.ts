@@ -40,6 +40,21 @@ export interface DicomInfo {
   warning?: string;
 }
 
+/**
+ * Where a model with a segmentation output says the tumour is (README, "API"): its
+ * outline in the upload's pixels. Other models answer without it.
+ */
+export interface Localization {
+  found: boolean;
+  /** The outline's bounding box in upload pixels; null when nothing was found. */
+  box: { x: number; y: number; width: number; height: number } | null;
+  area_px: number;
+  /** Only when the pixel spacing is known (DICOM); null otherwise. */
+  area_mm2: number | null;
+  /** Base64 grey PNG of the upload's size: 255 inside the outline, 0 outside. */
+  mask_png: string;
+}
+
 export interface ClassifyResponse {
   success: true;
   prediction: Prediction;
@@ -50,6 +65,8 @@ export interface ClassifyResponse {
   ood?: OodVerdict;
   /** Only for DICOM uploads. */
   dicom?: DicomInfo;
+  /** Only for a model with a segmentation output. */
+  localization?: Localization;
 }
 
 export interface ApiErrorBody {

@@ -2,12 +2,20 @@ import { fireEvent, render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { saveDataUrl } from '../download';
-import { makeResult } from '../test/fixtures';
+import { makeLocalization, makeResult, MASK, NO_OUTLINE } from '../test/fixtures';
+import type { Localization } from '../types';
 import { GradCamViewer } from './GradCamViewer';
 
-function renderViewer() {
+function renderViewer(localization?: Localization) {
   const { visualization } = makeResult();
-  return render(<GradCamViewer visualization={visualization} fileName="scan.png" predictedClass="Glioma" />);
+  return render(
+    <GradCamViewer
+      visualization={visualization}
+      fileName="scan.png"
+      predictedClass="Glioma"
+      localization={localization}
+    />,
+  );
 }
 
 vi.mock('../download', async (importOriginal) => ({
@@ -82,5 +90,59 @@ describe('GradCamViewer', () => {
     const [url, name] = save.mock.calls[0];
     expect(url).toMatch(/^data:image\/png;base64,/);
     expect(name).toBe('scan-gradcam-overlay.png');
+  });
+});
+
+describe('GradCamViewer, with the tumour outline of a segmenting model', () => {
+  const outline = () => screen.getByAltText('Tumour outline by the model on scan.png');
+  const toggle = () => screen.getByRole('switch', { name: 'Outline' });
+
+  it('draws the outline over the scan from the start, with its area in mm² and px', () => {
+    const { container } = renderViewer(makeLocalization());
+    expect(toggle()).toBeChecked();
+    expect(outline()).toBeVisible();
+    expect(outline()).toHaveAttribute('src', `data:image/png;base64,${MASK}`);
+    // stacked with the scan and the heatmap, drawn through its own SVG filter
+    expect(outline().closest('.viewer__stack')).toBe(original().closest('.viewer__stack'));
+    const filter = outline().style.filter.match(/^url\("?#([\w-]+)"?\)$/)?.[1];
+    expect(filter).toBeTruthy();
+    expect(container.querySelector(`filter#${filter} feMorphology`)).not.toBeNull();
+    expect(screen.getByText(/Tumour outline by the model:/)).toHaveTextContent(
+      'Tumour outline by the model: 961.5 mm² (1,187 px)');
+    expect(screen.getByRole('group', { name: /with the model's tumour outline$/ })).toBeInTheDocument();
+  });
+
+  it('the switch hides and shows it, in every view', async () => {
+    const user = userEvent.setup();
+    renderViewer(makeLocalization());
+    await user.click(toggle());
+    expect(toggle()).not.toBeChecked();
+    expect(outline()).not.toBeVisible();
+    expect(heatmap()).toBeVisible(); // the heatmap is not the outline's to hide
+    expect(screen.queryByRole('group', { name: /tumour outline/ })).not.toBeInTheDocument();
+    await user.click(screen.getByRole('radio', { name: 'Original' }));
+    expect(outline()).not.toBeVisible();
+    await user.click(toggle());
+    expect(outline()).toBeVisible();
+    expect(original()).toBeVisible();
+  });
+
+  it('gives the area in pixels alone when the pixel spacing is not known', () => {
+    renderViewer(makeLocalization({ area_mm2: null, area_px: 52 }));
+    expect(screen.getByText(/Tumour outline by the model:/)).toHaveTextContent(
+      'Tumour outline by the model: 52 px');
+  });
+
+  it('says so when the model outlined nothing, with no switch', () => {
+    renderViewer(NO_OUTLINE);
+    expect(screen.queryByRole('switch')).not.toBeInTheDocument();
+    expect(screen.queryByAltText(/Tumour outline/)).not.toBeInTheDocument();
+    expect(screen.getByText('The model outlined no tumour on this slice.')).toBeInTheDocument();
+  });
+
+  it('shows neither for a model without an outline', () => {
+    renderViewer();
+    expect(screen.queryByRole('switch')).not.toBeInTheDocument();
+    expect(screen.queryByText(/outline/i)).not.toBeInTheDocument();
   });
 });

@@ -1,6 +1,7 @@
 import { useId, useState } from 'react';
 import { composeOverlay, downloadName, saveDataUrl } from '../download';
-import { pngDataUrl, type Visualization } from '../types';
+import { pngDataUrl, type Localization, type Visualization } from '../types';
+import { hasOutline, OUTLINE_ON_BY_DEFAULT, OutlineArea, OutlineLayer, OutlineSwitch } from './Outline';
 
 export type View = 'overlay' | 'heatmap' | 'original';
 
@@ -17,12 +18,20 @@ interface Props {
   visualization: Visualization;
   fileName: string;
   predictedClass: string;
+  /** The answer's tumour outline, for a model with a segmentation output. */
+  localization?: Localization;
 }
 
-/** The Grad-CAM pictures: scan, heatmap or both, with opacity, legend and download. */
-export function GradCamViewer({ visualization, fileName, predictedClass }: Props) {
+/**
+ * The Grad-CAM pictures: scan, heatmap or both, with opacity, legend and download; and,
+ * when the model outlined a tumour, that outline over them with a switch to hide it.
+ */
+export function GradCamViewer({ visualization, fileName, predictedClass, localization }: Props) {
   const [view, setView] = useState<View>('overlay');
   const [opacity, setOpacity] = useState(DEFAULT_OPACITY);
+  const [outlineOn, setOutlineOn] = useState(OUTLINE_ON_BY_DEFAULT);
+  const outlined = hasOutline(localization);
+  const showOutline = outlined && outlineOn;
   const [saving, setSaving] = useState(false);
   const name = useId();
   const sliderId = useId();
@@ -32,11 +41,11 @@ export function GradCamViewer({ visualization, fileName, predictedClass }: Props
   const showHeatmap = view !== 'original';
   const heatmapOpacity = view === 'overlay' ? opacity : 1;
   const description =
-    view === 'overlay'
+    (view === 'overlay'
       ? `Scan ${fileName} with the Grad-CAM heatmap for ${predictedClass} at ${percent}% opacity`
       : view === 'heatmap'
         ? `Grad-CAM heatmap for ${predictedClass} of ${fileName}`
-        : `Original scan ${fileName}`;
+        : `Original scan ${fileName}`) + (showOutline ? ", with the model's tumour outline" : '');
 
   async function download() {
     setSaving(true);
@@ -69,6 +78,7 @@ export function GradCamViewer({ visualization, fileName, predictedClass }: Props
             </label>
           ))}
         </fieldset>
+        {outlined ? <OutlineSwitch on={outlineOn} onChange={setOutlineOn} /> : null}
         <button type="button" className="button button--ghost" onClick={download} disabled={saving}>
           <svg aria-hidden="true" viewBox="0 0 24 24" width="16" height="16">
             <path
@@ -99,6 +109,14 @@ export function GradCamViewer({ visualization, fileName, predictedClass }: Props
             hidden={!showHeatmap}
             style={{ opacity: heatmapOpacity }}
           />
+          {outlined ? (
+            <OutlineLayer
+              maskPng={localization.mask_png}
+              className="viewer__img viewer__img--outline"
+              hidden={!showOutline}
+              alt={`Tumour outline by the model on ${fileName}`}
+            />
+          ) : null}
         </div>
       </figure>
 
@@ -136,6 +154,11 @@ export function GradCamViewer({ visualization, fileName, predictedClass }: Props
             </span>
           </p>
         </div>
+        {outlined ? (
+          <OutlineArea localization={localization} />
+        ) : localization ? (
+          <p className="viewer__note">The model outlined no tumour on this slice.</p>
+        ) : null}
       </div>
     </div>
   );

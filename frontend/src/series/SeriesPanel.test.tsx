@@ -1,6 +1,7 @@
 import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { ApiError } from '../apiError';
+import { makeLocalization, MASK, NO_OUTLINE } from '../test/fixtures';
 import { SeriesPanel } from './SeriesPanel';
 import type { SeriesResponse, SeriesSlice } from './types';
 
@@ -120,5 +121,36 @@ describe('SeriesPanel', () => {
     });
     await screen.findByRole('heading', { name: /Series: Glioma/ });
     expect(classify.mock.calls[0][0]).toEqual(slices);
+  });
+});
+
+describe('SeriesPanel, the key slice of a model that outlines the tumour', () => {
+  it('draws the outline on both pictures of the key slice from the start, with a switch', async () => {
+    const outlined = answer();
+    outlined.key_slice.localization = makeLocalization({ area_mm2: 12.5, area_px: 16 });
+    render(<SeriesPanel classify={vi.fn().mockResolvedValue(outlined)} />);
+    choose([new File(['a'], 'IM1')]);
+    const toggle = await screen.findByRole('switch', { name: 'Outline' });
+    expect(toggle).toBeChecked();
+    const layers = screen.getAllByAltText(/^Tumour outline by the model on key slice 2/);
+    expect(layers).toHaveLength(2);
+    for (const layer of layers) {
+      expect(layer).toBeVisible();
+      expect(layer).toHaveAttribute('src', `data:image/png;base64,${MASK}`);
+    }
+    expect(layers[0].closest('.series__stack')).toContainElement(
+      screen.getByAltText('Key slice 2 with the Grad-CAM heatmap'));
+    expect(screen.getByText(/Tumour outline by the model:/)).toHaveTextContent('12.5 mm² (16 px)');
+    fireEvent.click(toggle);
+    for (const layer of layers) expect(layer).not.toBeVisible();
+  });
+
+  it('says so when the key slice has an empty outline', async () => {
+    const empty = answer();
+    empty.key_slice.localization = NO_OUTLINE;
+    render(<SeriesPanel classify={vi.fn().mockResolvedValue(empty)} />);
+    choose([new File(['a'], 'IM1')]);
+    expect(await screen.findByText('The model outlined no tumour on the key slice.')).toBeInTheDocument();
+    expect(screen.queryByRole('switch')).not.toBeInTheDocument();
   });
 });

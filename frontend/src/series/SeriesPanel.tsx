@@ -1,6 +1,7 @@
 import { useId, useState, type ChangeEvent, type DragEvent } from 'react';
 import { ApiError } from '../apiError';
 import { withApiKey } from '../apiKey';
+import { hasOutline, OUTLINE_ON_BY_DEFAULT, OutlineArea, OutlineLayer, OutlineSwitch } from '../components/Outline';
 import { errorSentence } from '../messages';
 import { pngDataUrl } from '../types';
 import { classifySeries } from './api';
@@ -38,7 +39,7 @@ interface Props {
 /**
  * A whole series in one request: several DICOM files, a folder, a zip or a NIfTI volume.
  * Shows the series answer, a strip of the slices marked by class or refusal, and the key
- * slice with its heatmap. Files dropped on this panel come here, not to the single-image
+ * slice with its heatmap (and, for a model that outlines the tumour, its outline). Files dropped on this panel come here, not to the single-image
  * upload.
  */
 export function SeriesPanel({ classify = classifySeries }: Props) {
@@ -46,10 +47,13 @@ export function SeriesPanel({ classify = classifySeries }: Props) {
   const [state, setState] = useState<State>({ kind: 'idle' });
   const [chosen, setChosen] = useState<number | null>(null);
   const [dragging, setDragging] = useState(false);
+  // the key slice's outline, as on the single-image viewer: shown, with a switch to hide it
+  const [outlineOn, setOutlineOn] = useState(OUTLINE_ON_BY_DEFAULT);
 
   async function send(files: File[]) {
     if (files.length === 0) return;
     setChosen(null);
+    setOutlineOn(OUTLINE_ON_BY_DEFAULT);
     setState({ kind: 'busy', files: files.length, progress: 0 });
     try {
       // a 401 asks for the service's API key and sends the series again with it
@@ -91,6 +95,8 @@ export function SeriesPanel({ classify = classifySeries }: Props) {
 
   const result = state.kind === 'done' ? state.result : null;
   const picked = result && chosen !== null ? result.slices[chosen] : null;
+  const outline = result?.key_slice.localization;
+  const outlined = hasOutline(outline);
   return (
     <section
       className={`series${dragging ? ' series--dragging' : ''}`}
@@ -187,24 +193,52 @@ export function SeriesPanel({ classify = classifySeries }: Props) {
               {picked.refused && picked.ood ? ` (${picked.ood.reasons.join('; ')})` : ''}
             </p>
           ) : null}
+          {outlined ? (
+            <div className="series__outline">
+              <OutlineSwitch on={outlineOn} onChange={setOutlineOn} />
+              <OutlineArea localization={outline} />
+            </div>
+          ) : outline ? (
+            <p className="series__facts">The model outlined no tumour on the key slice.</p>
+          ) : null}
           <div className="series__key">
             <figure>
-              <img
-                className="series__img series__img--overlay"
-                src={pngDataUrl(result.key_slice.visualization.heatmap_overlay)}
-                alt={`Key slice ${result.key_slice.index} with the Grad-CAM heatmap`}
-              />
+              <div className="series__stack">
+                <img
+                  className="series__img series__img--overlay"
+                  src={pngDataUrl(result.key_slice.visualization.heatmap_overlay)}
+                  alt={`Key slice ${result.key_slice.index} with the Grad-CAM heatmap`}
+                />
+                {outlined ? (
+                  <OutlineLayer
+                    maskPng={outline.mask_png}
+                    className="series__img"
+                    hidden={!outlineOn}
+                    alt={`Tumour outline by the model on key slice ${result.key_slice.index}`}
+                  />
+                ) : null}
+              </div>
               <figcaption>
                 Key slice {result.key_slice.index}: {result.key_slice.class}{' '}
                 {result.key_slice.confidence}%
               </figcaption>
             </figure>
             <figure>
-              <img
-                className="series__img series__img--original"
-                src={pngDataUrl(result.key_slice.visualization.original_image)}
-                alt={`Key slice ${result.key_slice.index} as decoded`}
-              />
+              <div className="series__stack">
+                <img
+                  className="series__img series__img--original"
+                  src={pngDataUrl(result.key_slice.visualization.original_image)}
+                  alt={`Key slice ${result.key_slice.index} as decoded`}
+                />
+                {outlined ? (
+                  <OutlineLayer
+                    maskPng={outline.mask_png}
+                    className="series__img"
+                    hidden={!outlineOn}
+                    alt={`Tumour outline by the model on key slice ${result.key_slice.index} as decoded`}
+                  />
+                ) : null}
+              </div>
               <figcaption>As decoded</figcaption>
             </figure>
           </div>

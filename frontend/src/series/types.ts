@@ -1,5 +1,5 @@
 /** POST /api/classify-series answers (README, "Series"). */
-import type { DicomInfo, OodVerdict, Visualization } from '../types';
+import type { DicomInfo, Localization, OodVerdict, Visualization } from '../types';
 
 export interface SeriesSlice {
   index: number;
@@ -44,7 +44,7 @@ export interface SeriesResponse {
   };
   slices: SeriesSlice[];
   summary: SeriesSummary;
-  key_slice: SeriesSlice & { visualization: Visualization; dicom?: DicomInfo };
+  key_slice: SeriesSlice & { visualization: Visualization; dicom?: DicomInfo; localization?: Localization };
   processing_time_ms: number;
   timestamp: string;
 }

@@ -1,5 +1,5 @@
 import type { Health } from '../api';
-import type { ClassifyResponse } from '../types';
+import type { ClassifyResponse, Localization } from '../types';
 import type { UploadLimits } from '../validation';
 
 /** What this service's /api/health states (the defaults: 16 MB, the spec's extensions). */
@@ -36,6 +36,24 @@ export function makeResult(overrides: Partial<ClassifyResponse['prediction']> = 
     timestamp: '2026-01-15T10:30:00.000Z',
   };
 }
+
+/** A mask PNG that is not the scan's (the tests tell the outline's layer by its source). */
+export const MASK = 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAAAAABX3VL4AAAADklEQVR4nGP8z8DEwAAABQ0BA7hKXG8AAAAASUVORK5CYII=';
+
+/** A localization block as the API sends it: found, with mm² unless overridden. */
+export function makeLocalization(overrides: Partial<Localization> = {}): Localization {
+  return {
+    found: true,
+    box: { x: 212, y: 148, width: 41, height: 37 },
+    area_px: 1187,
+    area_mm2: 961.47,
+    mask_png: MASK,
+    ...overrides,
+  };
+}
+
+/** The empty outline of a healthy slice. */
+export const NO_OUTLINE: Localization = { found: false, box: null, area_px: 0, area_mm2: null, mask_png: MASK };
 
 export function imageFile(name = 'scan.png', bytes = 128, type = 'image/png'): File {
   return new File([new Uint8Array(bytes)], name, { type });
