@@ -134,6 +134,12 @@ class VolumeAnswer:
         assessed = self.assessed or [True] * self.slice_count
         return [not r and a for r, a in zip(self.refused, assessed, strict=True)]
 
+    def not_assessed(self) -> int:
+        """Answered slices the answer did not assess (refused ones are counted apart)."""
+        if self.assessed is None:
+            return 0
+        return sum(not r and not a for r, a in zip(self.refused, self.assessed, strict=True))
+
     def calls(self) -> list[bool]:
         """Answered slices whose tumour probability reaches the threshold (what the
         series rule calls a slice's tumour call), assessed or not."""
@@ -343,8 +349,7 @@ def side_figures(records: Sequence[VolumeAnswer]) -> dict[str, Any]:
         "slices": total,
         "slices_refused": sum(sum(r.refused) for r in records),
         "assessment_in_answer": bool(known),
-        "slices_not_assessed": (sum(r.slice_count - sum(r.assessed or []) for r in known)
-                                if known else None),
+        "slices_not_assessed": (sum(r.not_assessed() for r in known) if known else None),
     }
     by_sequence: dict[str, dict[str, int]] = {}
     for r in records:
@@ -444,8 +449,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 def volume_row(record: VolumeAnswer) -> list[str]:
     called = sum(record.called())
     answered = sum(not r for r in record.refused)
-    not_assessed = ("—" if record.assessed is None
-                    else str(record.slice_count - sum(record.assessed)))
+    not_assessed = "—" if record.assessed is None else str(record.not_assessed())
     if record.core_cm2 is not None and record.error is None:
         strong = [a >= TUMOUR_SLICE_CM2 for a in record.core_cm2]
         hits = sum(s and c for s, c in zip(strong, record.called(), strict=True))
@@ -469,7 +473,7 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
              "`training.volumes.case_split`; each side reported apart).", "",
              f"Series rule (from the answer): {report['rule'] or '—'}", "",
              "## Volumes", ""]
-    header = ["Case", "Side", "Kind", "Sequence", "Slices", "Answered", "Not assessed",
+    header = ["Case", "Side", "Kind", "Sequence", "Slices", "Answered", "... not assessed",
               "Series answer", "Right", "Slices called tumour",
               f"Tumour slices (≥ {TUMOUR_SLICE_CM2:g} cm²) called", "Seconds"]
     lines += table(header, [volume_row(r) for r in records])
@@ -496,8 +500,9 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
                     sl["tumour_free_slices_of_tumour_volumes"])],
             [f"Tumour slices (≥ {TUMOUR_SLICE_CM2:g} cm² core) called a tumour",
              _pct(sl["tumour_slice_sensitivity"])],
-            ["Slices not assessed", "— (not in the answer)" if sl["slices_not_assessed"]
-             is None else f"{sl['slices_not_assessed']} of {sl['slices']}"],
+            ["Slices answered but not assessed", "— (not in the answer)"
+             if sl["slices_not_assessed"] is None
+             else f"{sl['slices_not_assessed']} of {sl['slices']}"],
             ["Slices refused", f"{sl['slices_refused']} of {sl['slices']}"],
         ]
         lines += table(["Figure", "Value"], rows)
