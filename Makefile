@@ -1,15 +1,20 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    create .venv, install, start the API with the default model on :5000
-#   make test   install the dev dependencies and run the whole suite
+#   make run    create .venv, install the serving set (no TensorFlow), start the API with
+#               the default model on :5000
+#   make test   install everything (dev includes the train extra) and run the whole suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+TRAIN_STAMP := $(VENV)/.installed-train
 BRAINTUMOR_DATA ?= ../shared/datasets/brain-tumor-mri
 export BRAINTUMOR_DATA
 # Tumour slices of unknown type from another collection (partial labels; see the model card)
 BRAINTUMOR_EXTRA_TUMOUR ?= ../shared/datasets/br35h-tumour
+# Expert tumour outlines of the figshare Training slices (training and the localisation figures)
+BRAINTUMOR_MASKS ?= ../shared/datasets/figshare-masks
+export BRAINTUMOR_MASKS
 # 3D volumes with label maps (manifest.tsv), for judging whole series
 BRAINTUMOR_VOLUMES ?= ../shared/datasets/volumes
 export BRAINTUMOR_VOLUMES
@@ -27,6 +32,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 $(DEV_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# TensorFlow, Keras, tf2onnx: training and exporting a model's ONNX graph
+$(TRAIN_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[train]'
 	touch $@
 
 # scikit-image's sample photographs for the evaluation's out-of-distribution set
@@ -62,6 +72,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_operations.py   # the operational features' cost; the overload knee
 	$(BIN)/python bench/bench_volume.py       # a 155-slice volume beside one slice
+	$(BIN)/python bench/bench_onnx.py         # ONNX Runtime beside TensorFlow: start, RSS, latency
 
 # Spark classify on local[2] and on standalone clusters of 1 and 2 one-core workers vs a
 # plain loop over the Testing images; BENCH_SPARK_ARGS=--limit 40 for a short run
@@ -74,12 +85,14 @@ check-java:
 	@sh scripts/check-java.sh
 
 # The recipe of the shipped model (see models/MODEL_CARD.md); resumes if interrupted.
-train: $(STAMP)
-	$(BIN)/braintumor train --data $(BRAINTUMOR_DATA)/Training --arch compact --size 144 \
+# The expert outlines and the volumes' train cases (BRAINTUMOR_MASKS, BRAINTUMOR_VOLUMES).
+train: $(TRAIN_STAMP)
+	$(BIN)/braintumor train --data $(BRAINTUMOR_DATA)/Training --arch compact-seg --size 144 \
 		--width 32 --framing head --extra-tumour $(BRAINTUMOR_EXTRA_TUMOUR) \
 		--sources $(BRAINTUMOR_DATA)/sources.tsv --augment source-robust --label-smoothing 0.05 \
-		--ema 0.995 --epochs 40 --patience 40 --memory-scope tumour-type --seed 42 \
-		--run-dir runs/robust-144 --out models/braintumor-cnn.keras
+		--ema 0.995 --epochs 10 --patience 40 --memory-scope tumour-type --seed 42 \
+		--masks $(BRAINTUMOR_MASKS)/training --volumes $(BRAINTUMOR_VOLUMES) \
+		--run-dir runs/seg-144 --out models/braintumor-cnn.keras
 
 # Testing figures, by collection, and the extra tumour slices the training run held out
 evaluate: $(EVAL_STAMP)

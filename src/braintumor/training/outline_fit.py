@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from braintumor.training.architectures import with_outline
 from braintumor.training.augment import mri_augmentation, source_robust_augmentation
 from braintumor.training.curves import plot_learning_curve
 from braintumor.training.partial import PartialAccuracy, partial_label_loss
@@ -83,8 +84,6 @@ def fit_with_outline(classifier, config: TrainConfig, fit_data: tuple,
                      run_dir: Path) -> None:
     """Train ``classifier`` (its ``segmentation`` layer too) in place, resumable."""
     import keras
-
-    from braintumor.training.architectures import with_outline
 
     x_train, y_train, x_val, y_val, weights = fit_data
     model = with_outline(classifier)

@@ -8,7 +8,7 @@ again on a saved run (``braintumor fit-ood``, ``braintumor fit-memory``):
 2. **fit** (:func:`fit_network`): augmentation, loss, schedule, checkpoint and resume;
 3. **calibrate** (:func:`calibrate`): the temperature and the validation figures;
 4. **fit-OOD** (:func:`fit_ood`): the not-a-brain-MRI statistics on the train split,
-   threshold on validation (:mod:`braintumor.ood.fit`);
+   threshold on validation (:mod:`braintumor.training.ood_fit`);
 5. **fit-memory** (:func:`fit_memory_step`): the nearest-neighbour vote, when the recipe
    asks for one;
 6. **save** (:func:`save`): the model without optimizer state, with its metadata.
@@ -50,6 +50,7 @@ from braintumor.training.calibration import (
 from braintumor.training.curves import plot_learning_curve
 from braintumor.training.fit_memory import fit_memory
 from braintumor.training.ood_fit import DEFAULT_QUANTILE, fit_statistics
+from braintumor.training.outline_fit import fit_with_outline
 from braintumor.training.partial import (
     NO_TUMOUR,
     PartialAccuracy,
@@ -140,8 +141,6 @@ def fit_network(config: TrainConfig, run: RunFolder, data: TrainingData):
     classifier, backbone = architectures.build_with_backbone(
         config.architecture, spec, len(config.class_names), config.width, weights)
     if config.architecture in architectures.SEGMENTATION_LAYERS:
-        from braintumor.training.outline_fit import fit_with_outline
-
         if data.outlines is None:
             raise ValueError(f"{config.architecture} trains an outline: give --masks")
         fit_with_outline(classifier, config, fit_data, data.outlines[data.train],
@@ -307,6 +306,21 @@ def save(network, metadata: ModelMetadata, out: Path, ood_fits: dict,
     replace_metadata(out, metadata, entries=entries)
 
 
+def export_onnx_graph(out: Path) -> None:
+    """The saved model's ONNX graph, stored in it: what the service runs (ONNX Runtime,
+    braintumor.model.runtime). A failed export costs only the graph, not the run: the
+    model is served by TensorFlow, and `braintumor export-onnx --model` tries again."""
+    from braintumor.model.onnx_export import export_model_file
+
+    try:
+        export_model_file(out)
+    except Exception:
+        log.exception("exporting %s to ONNX failed; it is served by TensorFlow until "
+                      "`braintumor export-onnx --model %s` exports it", out, out)
+    else:
+        log.info("stored the ONNX graph in %s", out)
+
+
 def train(config: TrainConfig) -> dict:
     """Run the whole recipe; returns the metadata written with the model."""
     # TensorFlow is heavy: imported only by the commands that train
@@ -337,6 +351,7 @@ def train(config: TrainConfig) -> dict:
     save(network, metadata, out, fits, memory)
     log.info("saved %s: validation accuracy %.4f, temperature %.3f", out,
              metadata.training["metrics"]["validation_accuracy"], metadata.temperature)
+    export_onnx_graph(out)
     return metadata.to_dict()
 
 

@@ -34,6 +34,8 @@ import numpy as np
 
 from braintumor.classes import is_no_tumour
 from braintumor.preprocessing import HeadFrame, canonical_pixels
+from braintumor.series.nifti import series_from_nifti
+from braintumor.training.masks import frame_mask
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +125,6 @@ class VolumeSlices:
 def _slices(data: bytes, window: tuple[float, float] | None = None
             ) -> tuple[list[Any], float]:
     """(decoded slices from inferior to superior, slice spacing in mm) of NIfTI bytes."""
-    from braintumor.series.nifti import series_from_nifti
-
     volume = series_from_nifti(data, max_slices=100_000, max_bytes=2 ** 31,
                                max_pixels=10 ** 8, window=window)
     return [s.load() for s in volume.slices], volume.spacing_mm or 1.0
@@ -168,8 +168,6 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
             framed = HeadFrame.of(grey).apply(outline.astype(np.float32), size)
             outlines.append((framed >= 0.5).astype(np.int8))
         else:
-            from braintumor.training.masks import frame_mask
-
             outlines.append(frame_mask(grey, outline, size, framing).astype(np.int8))
         labels.append(label)
         cases.append(case)
