@@ -187,7 +187,9 @@ def test_nifti_volume_is_sliced_axially_in_any_storage_order(client):
         assert np.array_equal(np.asarray(one.load().grey), np.asarray(other.load().grey))
     first = np.asarray(a.slices[0].load().grey, dtype=float)
     assert first.shape == (80, 64)  # rows anterior-posterior (y), columns right-left (x)
-    body = ok(post(client, [(nifti_bytes(volume, ras), "vol.nii.gz")]))
+    # 2 mm pixels: the small synthetic heads hold enough brain (cm2) to be assessed
+    in_plane = np.diag([2.0, 2.0, 2.0, 1.0])
+    body = ok(post(client, [(nifti_bytes(volume, in_plane), "vol.nii.gz")]))
     assert body["series"]["source"] == "nifti" and body["series"]["slice_count"] == 6
     assert body["series"]["orientation"] == "axial"
     assert body["series"]["slice_spacing_mm"] == 2.0
@@ -341,8 +343,8 @@ def test_a_series_with_nothing_to_answer_is_not_brain_mri(client):
 
 def test_refused_slices_are_reported_and_the_rest_answered(client, five):
     uid = "1.2.826.0.1.3680043.8.498.3"
-    scans = series_files(synthetic_pictures(3, size=(64, 64)), series_uid=uid)
-    blank = series_files([Image.new("L", (64, 64), 0)], series_uid=uid, start=-45.0)
+    scans = series_files(synthetic_pictures(3, size=(96, 96)), series_uid=uid)
+    blank = series_files([Image.new("L", (96, 96), 0)], series_uid=uid, start=-45.0)
     body = ok(post(client, [(f, "a.dcm") for f in blank + scans]))
     first = body["slices"][0]
     assert first["refused"] is True and first["class"] is None and first["ood"]["flagged"]

@@ -54,7 +54,12 @@ def test_real_series_matches_single_slice_answers(caplog):
         for name, value in alone["prediction"]["probabilities"].items():
             assert answer["probabilities"][name] == pytest.approx(value, abs=0.02)
     assert body["summary"]["slices_answered"] >= len(files) - 2
-    tumour_slices = [s for s in body["slices"] if s["class"] not in (None, "No Tumor")]
-    assert (body["summary"]["class"] != "No Tumor") == bool(tumour_slices)
+    # the series rule: a tumour only with support, from assessed slices calling one
+    summary = body["summary"]
+    assert summary["assessed_slices"] >= len(files) - 2  # real mid-brain slices
+    calls = {s["index"] for s in body["slices"]
+             if s["assessed"] and s["tumour_probability"] >= 50}
+    assert set(summary["supporting_slices"]) <= calls
+    assert (summary["class"] != "No Tumor") == bool(summary["supporting_slices"])
     text = json.dumps(body) + caplog.text
     assert not any(value in text for value in PATIENT_VALUES.values())

@@ -69,7 +69,9 @@ def _classify_errors(series: bool) -> dict[str, Any]:
         "413": _error("The body is over the limit (MAX_CONTENT_LENGTH, or for a series "
                       "MAX_SERIES_BYTES / MAX_SERIES_SLICES).", ["FILE_TOO_LARGE"]),
         "415": _error("Not an accepted file type.", ["INVALID_FILE_TYPE"]),
-        "422": _error("The image decoded but is not a brain MRI: no diagnosis.",
+        "422": _error("No slice looks like a brain MRI, or none of them shows enough brain "
+                      "to be assessed: no diagnosis." if series else
+                      "The image decoded but is not a brain MRI: no diagnosis.",
                       ["NOT_BRAIN_MRI"]),
         "429": _error("Over RATE_LIMIT for this key (or address).", ["RATE_LIMITED"],
                       _RETRY_AFTER),

@@ -118,6 +118,12 @@ def schemas() -> dict[str, Any]:
             "confidence": nullable(number), "probabilities": nullable(percent_map),
             "tumour_probability": nullable(number),
             "ood": nullable(ref("schemas", "Ood")),
+            "assessed": {"type": "boolean",
+                         "description": "answered and showing enough brain to be judged; "
+                                        "only assessed slices can call a tumour"},
+            "brain_area_cm2": {**nullable(number),
+                               "description": "the slice's brain area (intensity and "
+                                              "morphology); null without a pixel spacing"},
         },
     }
     return {
@@ -192,6 +198,17 @@ def schemas() -> dict[str, Any]:
                         "class_counts": {"type": "object",
                                          "additionalProperties": {"type": "integer"}},
                         "key_slice": {"type": "integer"}, "rule": {"type": "string"},
+                        "assessed_slices": {
+                            "type": "integer",
+                            "description": "answered slices showing enough brain to count"},
+                        "not_assessed": {
+                            "type": "array", "items": {"type": "integer"},
+                            "description": "indices of the answered slices not assessed "
+                                           "(vertex, skull base, neck, outside the head)"},
+                        "supporting_slices": {
+                            "type": "array", "items": {"type": "integer"},
+                            "description": "indices of the slices the tumour call rests "
+                                           "on; empty when the series is No Tumor"},
                     },
                 },
                 "key_slice": {"allOf": [ref("schemas", "SliceAnswer"), {

@@ -4,7 +4,9 @@ Every slice goes through :meth:`braintumor.classify.Classifier.assess`, the path
 ``/api/classify`` takes (input checks, one batched model pass with Grad-CAM, the
 not-a-brain-MRI decision), :data:`BATCH` slices at a time: only one batch of decoded
 pictures is held at once, and per slice only its probabilities, decision and small
-Grad-CAM map are kept. The key slice is decoded once more to render its three pictures
+Grad-CAM map are kept, with a reduced copy of the picture for its brain area
+(:mod:`braintumor.series.assess`: which slices show enough brain to be judged). The
+key slice is decoded once more to render its three pictures
 (and, for a segmenting model, its ``localization``) exactly as ``/api/classify`` renders
 an upload, through the framing its model input was made with.
 """
@@ -21,7 +23,8 @@ import numpy as np
 from braintumor.classify import Assessment, Classifier, Prediction, percentages, utc_timestamp
 from braintumor.errors import ClassificationError, NotBrainMRIError
 from braintumor.explain.localize import Localization
-from braintumor.series.aggregate import RULE, SeriesSummary, aggregate
+from braintumor.series.aggregate import SeriesSummary, aggregate, no_tumour_index
+from braintumor.series.assess import MIN_BRAIN_CM2, BrainAreas, assessed_slices
 from braintumor.series.volume import SeriesVolume
 
 #: Slices per model pass: large enough to amortise the call, small enough to bound memory.
@@ -34,6 +37,9 @@ class SliceAnswer:
     position: float | None
     assessment: Assessment
     dicom: Any = None  # the slice's DicomInfo, for the key slice's "dicom" block
+    #: Brain area in cm2 (None without a pixel spacing) and whether the slice is assessed.
+    brain_area_cm2: float | None = None
+    assessed: bool = False
 
     @property
     def answered(self) -> bool:
@@ -53,8 +59,6 @@ class SeriesResult:
     localization: Localization | None = None
 
     def _tumour(self, probabilities: np.ndarray) -> float | None:
-        from braintumor.series.aggregate import no_tumour_index
-
         index = no_tumour_index(self.class_names)
         if index is None:
             return None
@@ -71,6 +75,8 @@ class SeriesResult:
             body.update({"class": None, "class_id": None, "confidence": None,
                          "probabilities": None, "tumour_probability": None})
         body["ood"] = answer.assessment.ood.to_json() if answer.assessment.ood else None
+        body["assessed"] = answer.assessed
+        body["brain_area_cm2"] = answer.brain_area_cm2
         return body
 
     def key_slice(self) -> SliceAnswer:
@@ -104,7 +110,10 @@ class SeriesResult:
                                          (int(n) for n in summary.class_counts),
                                          strict=True)),
                 "key_slice": summary.key_index,
-                "rule": RULE,
+                "rule": summary.rule,
+                "assessed_slices": len(summary.assessed),
+                "not_assessed": list(summary.not_assessed),
+                "supporting_slices": list(summary.supporting),
             },
             "key_slice": key_body,
             "processing_time_ms": round(self.processing_time_ms, 2),
@@ -123,14 +132,29 @@ def _refusal(answers: list[SliceAnswer]) -> NotBrainMRIError:
         f"{why}). Please send a brain MRI series.")
 
 
+def _nothing_assessed(answers: list[SliceAnswer], spacing_known: bool) -> NotBrainMRIError:
+    """Slices answered, none showing enough brain: no diagnosis rests on such slices."""
+    count = sum(1 for a in answers if a.answered)
+    need = (f"at least {MIN_BRAIN_CM2:g} cm2 of brain" if spacing_known
+            else "enough brain")
+    return NotBrainMRIError(
+        f"None of the series' {count} answered slice{'s' if count != 1 else ''} shows "
+        f"{need} to be assessed (vertex, skull base, neck or outside the head), so the "
+        "series was not classified. Please send a series through the brain.")
+
+
 def classify_series(classifier: Classifier, volume: SeriesVolume,
                     started: float | None = None) -> SeriesResult:
     """Assess every slice in batches, aggregate, and explain the key slice."""
     started = time.perf_counter() if started is None else started
     answers: list[SliceAnswer] = []
+    pixel_mm = volume.pixel_mm
+    brains = BrainAreas(pixel_mm)
     for first in range(0, len(volume.slices), BATCH):
         batch = volume.slices[first:first + BATCH]
         decoded = [item.load() for item in batch]
+        for image in decoded:
+            brains.add(image.grey)
         assessments = classifier.assess(decoded, explain=True)
         for offset, (item, image, assessment) in enumerate(
                 zip(batch, decoded, assessments, strict=True)):
@@ -139,9 +163,18 @@ def classify_series(classifier: Classifier, volume: SeriesVolume,
             answers.append(SliceAnswer(first + offset, item.position, assessment,
                                        image.dicom))
         del decoded
+    areas = brains.areas(volume.spacing_mm)
+    flags = assessed_slices(areas, spacing_known=pixel_mm is not None)
+    for answer, area, flag in zip(answers, areas, flags, strict=True):
+        answer.brain_area_cm2 = area if pixel_mm is not None else None
+        answer.assessed = flag and answer.answered
     summary = aggregate([a.assessment.probabilities if a.answered else None
-                         for a in answers], classifier.class_names)
+                         for a in answers], classifier.class_names,
+                        assessed=[a.assessed for a in answers],
+                        spacing_mm=volume.spacing_mm)
     if summary is None:
+        if any(a.answered for a in answers):
+            raise _nothing_assessed(answers, pixel_mm is not None)
         raise _refusal(answers)
     key = answers[summary.key_index]
     if key.assessment.cam is None:  # assess(explain=True) maps every answered slice

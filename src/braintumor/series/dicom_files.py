@@ -39,7 +39,7 @@ from braintumor.series.volume import SeriesSlice, SeriesVolume, median_spacing, 
 GEOMETRY_KEYWORDS = (
     "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
     "FrameOfReferenceUID", "Modality", "Rows", "Columns", "NumberOfFrames",
-    "ImagePositionPatient", "ImageOrientationPatient", "InstanceNumber",
+    "ImagePositionPatient", "ImageOrientationPatient", "InstanceNumber", "PixelSpacing",
     # a multi-frame (enhanced) file places each frame in its functional groups
     "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence",
 )
@@ -65,10 +65,14 @@ class DicomGeometry:
     position: np.ndarray | None
     orientation: np.ndarray | None
     instance_number: int | None
+    #: (row, column) spacing in mm (Pixel Spacing), for the brain area of a slice.
+    pixel_spacing: tuple[float, float] | None = None
     #: The frame of a multi-frame file this stands for (0-based); None for a whole file.
     frame: int | None = None
     #: A multi-frame file's per-frame (position, orientation), from its functional groups.
     frame_planes: list[tuple[np.ndarray | None, np.ndarray | None]] | None = None
+    #: A multi-frame file's per-frame Pixel Spacing (Pixel Measures functional group).
+    frame_spacings: list[tuple[float, float] | None] | None = None
 
     @property
     def is_image(self) -> bool:
@@ -81,6 +85,14 @@ def _floats(value: object, count: int) -> np.ndarray | None:
     except (TypeError, ValueError):
         return None
     return numbers if numbers.shape == (count,) and np.isfinite(numbers).all() else None
+
+
+def _spacing(value: object) -> tuple[float, float] | None:
+    """Pixel Spacing (row, column) in mm when it is two positive finite numbers."""
+    numbers = _floats(value, 2)
+    if numbers is None or (numbers <= 0).any():
+        return None
+    return float(numbers[0]), float(numbers[1])
 
 
 def _text(value: object) -> str | None:
@@ -113,9 +125,12 @@ def read_geometry(data: bytes, number: int) -> DicomGeometry:
                 position=_floats(ds.get("ImagePositionPatient"), 3),
                 orientation=_floats(ds.get("ImageOrientationPatient"), 6),
                 instance_number=int(instance) if instance not in (None, "") else None,
+                pixel_spacing=_spacing(ds.get("PixelSpacing")),
             )
             if geometry.frames > 1:
                 geometry.frame_planes = _frame_planes(ds, geometry.frames)
+                geometry.frame_spacings = _frame_spacings(ds, geometry.frames,
+                                                          geometry.pixel_spacing)
     except Exception as exc:  # pydicom's text may quote values: say only what kind
         raise InvalidImageError(
             f"Image validation failed: file {number} of the series is a truncated or "
@@ -156,13 +171,35 @@ def _frame_planes(ds: object, frames: int) -> list[tuple[np.ndarray | None, np.n
     return planes
 
 
+def _measures(group: object) -> tuple[float, float] | None:
+    """Pixel Spacing of one functional-groups item's Pixel Measures, where stated."""
+    try:
+        measures = group.get("PixelMeasuresSequence")  # type: ignore[attr-defined]
+        return _spacing(measures[0].get("PixelSpacing")) if measures else None
+    except (AttributeError, TypeError, IndexError):
+        return None
+
+
+def _frame_spacings(ds: object, frames: int, top: tuple[float, float] | None
+                    ) -> list[tuple[float, float] | None]:
+    """Each frame's Pixel Spacing: per-frame groups, then shared, then the top level."""
+    shared_items = ds.get("SharedFunctionalGroupsSequence") or []  # type: ignore[attr-defined]
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []  # type: ignore[attr-defined]
+    shared = _measures(shared_items[0]) if shared_items else None
+    return [next((s for s in (_measures(per_frame[k]) if k < len(per_frame) else None,
+                              shared, top) if s is not None), None)
+            for k in range(frames)]
+
+
 def _frames_as_slices(file: DicomGeometry) -> list[DicomGeometry]:
     """A multi-frame file sent alone: each frame is a slice, placed by its own groups."""
     from dataclasses import replace
 
     planes = file.frame_planes or [(None, None)] * file.frames
+    spacings = file.frame_spacings or [file.pixel_spacing] * file.frames
     return [replace(file, frame=k, frames=1, position=position, orientation=orientation,
-                    instance_number=k + 1, frame_planes=None)
+                    instance_number=k + 1, frame_planes=None, frame_spacings=None,
+                    pixel_spacing=spacings[k])
             for k, (position, orientation) in enumerate(planes)]
 
 
@@ -266,6 +303,7 @@ def series_from_dicom_files(files: list[bytes], *, source: str, max_slices: int,
         instance_number=geometries[i].instance_number,
         sop_instance_uid=geometries[i].sop_instance_uid,
         sop_class_uid=geometries[i].sop_class_uid,
+        pixel_spacing=geometries[i].pixel_spacing,
     ) for i in order]
     head = geometries[0]
     uids = {key: value for key, value in (

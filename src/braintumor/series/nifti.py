@@ -13,6 +13,16 @@ of its values (the rule DICOM files without a window get, over the volume rather
 per slice, so the slices of one volume share one grey scale and an almost empty edge
 slice is not stretched into noise). The window therefore does not depend on the order
 the file stores its axes in.
+
+A volume normalised inside the brain (z-scored, as BraTS-style pipelines write it) may
+leave its background at a value inside the brain's range, typically 0, the brain's mean:
+windowed as it is, the background would be mid-grey. When one value holds at least
+:data:`FILL_SHARE` of the voxels and would show at least :data:`FILL_GREY` of the way up
+the window of the other voxels, it is taken for the background and treated as the
+volume's minimum (windowed and shown as if it had been set to the lowest value), so the
+volume looks as it would with a background at its minimum, and as the raw scan would.
+A background at the minimum already (the lowest z-score, or 0 in raw scans) changes
+nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +45,12 @@ GZIP_MAGIC = b"\x1f\x8b"
 PERCENTILES = (0.5, 99.5)
 #: Volumes up to this many voxels (128 MB as float32) are windowed from every voxel.
 WINDOW_SAMPLE_VOXELS = 32 * 1024 * 1024
+#: A value holding at least this share of the voxels may be a background fill...
+FILL_SHARE = 0.1
+#: ...when it would show at least this far up the other voxels' window (0-1).
+FILL_GREY = 0.1
+#: Voxels counted to find the most common value (a strided sample of the volume).
+FILL_SAMPLE_VOXELS = 2 * 1024 * 1024
 #: Data types a scan volume may have (nibabel dtype kinds): no complex, no RGB records.
 _KINDS = "biuf"
 
@@ -83,6 +99,25 @@ def looks_like_nifti(data: bytes, max_bytes: int) -> bool:
     return _header_kind(data) is not None
 
 
+def background_fill(values: np.ndarray) -> float | None:
+    """The value a normalised volume's background was filled with, where it is not the
+    bottom of the volume's range (see the module's notes), else None."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    step = max(1, finite.size // FILL_SAMPLE_VOXELS)
+    levels, counts = np.unique(finite[::step], return_counts=True)
+    top = int(np.argmax(counts))
+    if counts[top] < FILL_SHARE * counts.sum():
+        return None
+    fill = float(levels[top])
+    window = percentile_window(finite[finite != fill], PERCENTILES)
+    if window is None or window[1] <= window[0]:
+        return None
+    low, high = window
+    return fill if fill - low >= FILL_GREY * (high - low) else None
+
+
 def _load(raw: bytes) -> Any:
     import nibabel as nib
 
@@ -96,8 +131,13 @@ def _load(raw: bytes) -> Any:
 
 
 def series_from_nifti(data: bytes, *, max_slices: int, max_bytes: int,
-                      max_pixels: int) -> SeriesVolume:
-    """A NIfTI file's bytes -> its axial slices, checked before any voxel is read."""
+                      max_pixels: int, window: tuple[float, float] | None = None
+                      ) -> SeriesVolume:
+    """A NIfTI file's bytes -> its axial slices, checked before any voxel is read.
+
+    ``window`` (low, high) replaces the volume's own percentile window: training reads a
+    label map through the same slicing as its image, with a fixed window.
+    """
     import nibabel as nib
 
     raw = gunzip(data, max_bytes) if is_gzip(data) else data
@@ -110,8 +150,11 @@ def series_from_nifti(data: bytes, *, max_slices: int, max_bytes: int,
     if len(shape) != 3:
         what = (f"{len(shape)}-D ({shape[3]} volumes)" if len(shape) == 4 and shape[3] > 1
                 else f"{len(shape)}-D")
+        several = len(shape) == 4 and shape[3] > 1
         raise InvalidSeriesError(
-            f"The NIfTI image is {what}; a series is one 3-D volume")
+            f"The NIfTI image is {what}; a series is one 3-D volume" + (
+                ": send each volume (each sequence or time point) as its own file, e.g. "
+                "split with fslsplit or nibabel" if several else ""))
     if min(shape) < 1:
         raise InvalidSeriesError("The NIfTI volume is empty")
     dtype = image.header.get_data_dtype()
@@ -151,13 +194,20 @@ def series_from_nifti(data: bytes, *, max_slices: int, max_bytes: int,
     except Exception as exc:
         raise InvalidSeriesError(
             f"The NIfTI voxel data cannot be read ({type(exc).__name__})") from None
-    window = percentile_window(sample, PERCENTILES)
+    fill = None if window else background_fill(sample)
+    if fill is not None:  # a background inside the range is windowed as the minimum
+        sample = np.where(sample == fill, np.nanmin(sample[sample != fill]), sample)
+    window = window or percentile_window(sample, PERCENTILES)
     if window is None:
         raise InvalidSeriesError("The NIfTI volume has no finite values")
     low, high = window
     scale = 255.0 / (high - low) if high > low else 0.0
     zooms = image.header.get_zooms()
     x_mm, y_mm = float(zooms[x_axis]), float(zooms[y_axis])
+    square = x_mm > 0 and y_mm > 0 and abs(x_mm / y_mm - 1.0) > 0.01  # resampled square
+    shown: tuple[float, float] | None = (
+        (min(x_mm, y_mm),) * 2 if square else (y_mm, x_mm)
+    ) if x_mm > 0 and y_mm > 0 and np.isfinite([x_mm, y_mm]).all() else None
     flips = {int(world): int(flip) for world, flip in ornt}
 
     def load(k: int) -> DecodedImage:
@@ -166,6 +216,8 @@ def series_from_nifti(data: bytes, *, max_slices: int, max_bytes: int,
         if len(image.shape) == 4:
             index[3] = 0
         plane = np.asarray(proxy[tuple(index)], dtype=np.float32)
+        if fill is not None:
+            plane = np.where(plane == np.float32(fill), np.float32(low), plane)
         # plane's axes are the two remaining voxel axes in order; make it [x, y]
         remaining = [a for a in range(3) if a != slice_axis]
         if remaining.index(x_axis) == 1:
@@ -193,7 +245,8 @@ def series_from_nifti(data: bytes, *, max_slices: int, max_bytes: int,
         voxel[slice_axis] = k
         positions.append(float((image.affine @ np.append(voxel, 1.0))[2]))
     order = sorted(range(count), key=lambda k: positions[k])
-    slices = [SeriesSlice(load=functools.partial(load, k), position=round(positions[k], 3))
+    slices = [SeriesSlice(load=functools.partial(load, k), position=round(positions[k], 3),
+                          pixel_spacing=shown)
               for k in order]
     spacing = float(abs(zooms[slice_axis])) if count > 1 else None
     return SeriesVolume(

@@ -40,6 +40,9 @@ class SeriesSlice:
     #: Which of the files handed to the reader holds the slice (0-based), so a caller that
     #: knows its files by name can say where the slice came from (never answered).
     file: int | None = None
+    #: (row, column) spacing in mm of the decoded picture's pixels, when the file says
+    #: (DICOM Pixel Spacing; NIfTI: the in-plane voxel size the picture is shown at).
+    pixel_spacing: tuple[float, float] | None = None
 
 
 @dataclass
@@ -61,6 +64,18 @@ class SeriesVolume:
     spacing_mm: float | None = None
     #: DICOM identifiers of the series, for writing results back (never answered).
     uids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pixel_mm(self) -> float | None:
+        """The side (mm) of a square of the decoded pictures' pixel area, when every slice
+        states one pixel spacing (within 1%); None otherwise."""
+        spacings = [s.pixel_spacing for s in self.slices]
+        if not spacings or any(p is None for p in spacings):
+            return None
+        areas = [float(p[0]) * float(p[1]) for p in spacings if p is not None]
+        if min(areas) <= 0 or max(areas) > 1.02 * min(areas):
+            return None
+        return float(np.sqrt(np.median(areas)))
 
     def to_json(self) -> dict[str, Any]:
         """Non-identifying facts: no UIDs, names, dates or places."""
