@@ -73,15 +73,20 @@ def write_entries(model_path: Path, entries: dict[str, bytes], out: Path | None 
     ``.keras`` archive is copied entry by entry, without the entries being replaced, into
     a temporary file next to the target, which then replaces the target in one rename: a
     crash leaves the old file intact. Another model type gets sidecars (``out`` then
-    names where the model is, and the model file and its other sidecars are copied there
-    when it differs).
+    names where the model is, and the model file and its other sidecars, the ONNX graph's
+    among them, are copied there when it differs).
     """
     target = Path(out or model_path)
     if model_path.suffix != ".keras":
         if target != model_path:
             shutil.copyfile(model_path, target)
-            for sidecar in model_path.parent.glob(f"{model_path.stem}.*.npz"):
-                suffix = sidecar.name[len(model_path.stem):]  # ".ood.npz", ".memory.npz"
+            sidecars = [*model_path.parent.glob(f"{model_path.stem}.*.npz"),
+                        model_path.with_suffix(".onnx")]  # the ONNX graph (onnx_archive)
+            for sidecar in sidecars:
+                if not sidecar.is_file():
+                    continue
+                # ".ood.npz", ".memory.npz", ".onnx.npz", ".onnx"
+                suffix = sidecar.name[len(model_path.stem):]
                 shutil.copyfile(sidecar, target.with_name(target.stem + suffix))
         for entry, data in entries.items():
             entry_sidecar_path(target, entry).write_bytes(data)

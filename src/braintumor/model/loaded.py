@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -41,12 +40,15 @@ import numpy as np
 
 from braintumor.errors import ModelLoadError
 from braintumor.model.archive import read_archive_entry
+from braintumor.model.explanation import Explanation
 from braintumor.model.gradcam import grad_cam
 from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory, with_mirror
 from braintumor.model.metadata import ModelMetadata, read_metadata
 from braintumor.preprocessing import InputSpec, to_model_input
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Explanation", "LoadedModel", "ModelSettings", "load_model"]
 
 
 class ModelSettings(Protocol):
@@ -71,19 +73,6 @@ class ModelSettings(Protocol):
     def GRADCAM_LAYER(self) -> str: ...
     @property
     def class_list(self) -> list[str]: ...
-
-
-@dataclass
-class Explanation:
-    """Result of one explained forward pass, for a batch."""
-
-    probabilities: np.ndarray  # (N, classes), calibrated
-    logits: np.ndarray  # (N, classes), before temperature
-    cam: np.ndarray  # (N, h, w) in [0, 1], at the feature map's resolution
-    features: np.ndarray | None = None  # (N, D) penultimate features (the head's input)
-    #: (N, H, W) tumour-outline probabilities in the model's input space, from the same
-    #: pass; None for a model without a segmentation layer.
-    outline: np.ndarray | None = None
 
 
 class LoadedModel:

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,18 +138,38 @@ class FeatureMemory:
         return head_kept * kept + (1.0 - head_kept) * share
 
     def vote_numpy(self, features: np.ndarray, head_probabilities: np.ndarray) -> np.ndarray:
-        """:meth:`vote` on NumPy arrays, for fitting and evaluation."""
+        """:meth:`vote` on NumPy arrays, for fitting and evaluation.
+
+        In a process that has TensorFlow loaded (training, the Keras path), TensorFlow's
+        own operations: the answer is then the compiled function's to the last bit, and a
+        near-tie for the k-th neighbour is decided as serving decides it. Without it, in
+        NumPy (:func:`vote_in_numpy`, what ONNX Runtime's serving path uses).
+        """
+        if not _tensorflow_loaded():
+            return vote_in_numpy(self, features, head_probabilities)
         return np.asarray(self.vote(np.asarray(features, np.float32),
                                     np.asarray(head_probabilities, np.float32)))
+
+
+def _tensorflow_loaded() -> bool:
+    """Whether this process has imported TensorFlow (never imports it)."""
+    return "tensorflow" in sys.modules
 
 
 def with_mirror(features, head_probabilities, mirrored_features, mirrored_head_probabilities):
     """(query, head probabilities) of images seen together with their mirror images.
 
-    The one definition that fitting (NumPy in, through eager TensorFlow) and serving
-    (inside the compiled function) share, so the stored vectors and the looked-up ones
-    are made alike. Returns tensors.
+    The one definition that fitting and serving (inside the compiled function, and the
+    ONNX runtime) share, so the stored vectors and the looked-up ones are made alike.
+    Returns tensors; NumPy arrays, computed in NumPy, for NumPy arrays in a process
+    without TensorFlow loaded (with it, its operations, as :meth:`FeatureMemory.vote_numpy`).
     """
+    if not _tensorflow_loaded() and all(isinstance(value, np.ndarray) for value in (
+            features, head_probabilities, mirrored_features, mirrored_head_probabilities)):
+        query = l2_normalize(features) + l2_normalize(mirrored_features)
+        head = (np.asarray(head_probabilities, np.float32)
+                + np.asarray(mirrored_head_probabilities, np.float32)) / np.float32(2.0)
+        return query, head
     import tensorflow as tf  # heavy: only where a model runs
 
     query = (tf.math.l2_normalize(tf.cast(features, tf.float32), axis=1)
@@ -156,6 +177,70 @@ def with_mirror(features, head_probabilities, mirrored_features, mirrored_head_p
     head = (tf.cast(head_probabilities, tf.float32)
             + tf.cast(mirrored_head_probabilities, tf.float32)) / 2.0
     return query, head
+
+
+# --- the vote in NumPy: the same operations as FeatureMemory.vote ------------------------
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = np.asarray(x, np.float32)
+    shifted = shifted - shifted.max(axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows of unit length, as ``tf.math.l2_normalize(x, axis=1)`` (epsilon 1e-12 on the
+    squared norm)."""
+    x = np.asarray(x, np.float32)
+    squared = np.sum(x * x, axis=1, keepdims=True)
+    return (x / np.sqrt(np.maximum(squared, np.float32(1e-12)))).astype(np.float32)
+
+
+#: Up to this many queries the memory's similarities are not a BLAS product (see
+#: :func:`vote_in_numpy`).
+_SMALL_BATCH = 8
+
+
+def _top_k(values: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) indices of each row's ``k`` largest values in decreasing order, equal values
+    by increasing index: ``tf.math.top_k``'s order. A partition finds each row's k-th
+    value, and only the values at least that large are sorted."""
+    kth = np.partition(values, values.shape[1] - k, axis=1)[:, values.shape[1] - k]
+    rows = []
+    for row, limit in zip(values, kth, strict=True):
+        candidates = np.flatnonzero(row >= limit)
+        rows.append(candidates[np.lexsort((candidates, -row[candidates]))][:k])
+    return np.stack(rows) if rows else np.zeros((0, k), np.int64)
+
+
+def vote_in_numpy(memory: FeatureMemory, features: np.ndarray,
+                  head_probabilities: np.ndarray) -> np.ndarray:
+    """:meth:`FeatureMemory.vote` in NumPy: the vote's probabilities mixed with the head's
+    (TensorFlow's ``l2_normalize``, ``top_k`` with ties to the lower index, softmax over
+    ``similarity / tau``)."""
+    query = l2_normalize(features)
+    if len(query) <= _SMALL_BATCH:
+        # NumPy's own loop, one thread: a BLAS product spreads a request's 1.6 MFLOP over
+        # every core's thread, which with several workers per machine costs 10-20 ms
+        similarity = np.einsum("md,nd->nm", memory.features, query)  # (N, M)
+    else:
+        similarity = np.ascontiguousarray((memory.features @ query.T).T)
+    index = _top_k(similarity, memory.k)
+    top = np.take_along_axis(similarity, index, axis=1)
+    weights = softmax(top / np.float32(memory.tau), axis=1)
+    onehot = np.eye(memory.classes, dtype=np.float32)[memory.labels]
+    votes = np.sum(weights[..., None] * onehot[index], axis=1)
+    head = np.asarray(head_probabilities, np.float32)
+    mix = np.float32(memory.mix)
+    mixed = (np.float32(1.0) - mix) * votes + mix * head
+    if memory.head_class < 0:
+        return mixed.astype(np.float32)
+    kept = np.eye(memory.classes, dtype=np.float32)[memory.head_class]
+    others = mixed * (np.float32(1.0) - kept)
+    share = others / np.maximum(others.sum(axis=1, keepdims=True), np.float32(1e-12))
+    head_kept = head[:, memory.head_class:memory.head_class + 1]
+    return (head_kept * kept + (np.float32(1.0) - head_kept) * share).astype(np.float32)
 
 
 def normalise(features: np.ndarray) -> np.ndarray:

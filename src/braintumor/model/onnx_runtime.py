@@ -38,7 +38,13 @@ import numpy as np
 from braintumor.errors import ModelLoadError
 from braintumor.model.archive import read_archive_entry
 from braintumor.model.explanation import Explanation
-from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
+from braintumor.model.memory import (
+    MEMORY_ARCHIVE_ENTRY,
+    FeatureMemory,
+    l2_normalize,
+    softmax,
+    vote_in_numpy,
+)
 from braintumor.model.metadata import ModelMetadata, read_metadata
 from braintumor.model.onnx_archive import (
     INPUT,
@@ -63,21 +69,6 @@ class GradCamUnavailable(RuntimeError):
 # --- the maths, in NumPy ----------------------------------------------------------------
 
 
-def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    shifted = np.asarray(x, np.float32)
-    shifted = shifted - shifted.max(axis=axis, keepdims=True)
-    exp = np.exp(shifted)
-    return (exp / exp.sum(axis=axis, keepdims=True)).astype(np.float32)
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows of unit length, as ``tf.math.l2_normalize(x, axis=1)`` (epsilon 1e-12 on the
-    squared norm)."""
-    x = np.asarray(x, np.float32)
-    squared = np.sum(x * x, axis=1, keepdims=True)
-    return (x / np.sqrt(np.maximum(squared, np.float32(1e-12)))).astype(np.float32)
-
-
 def with_mirror(features: np.ndarray, head_probabilities: np.ndarray,
                 mirrored_features: np.ndarray, mirrored_head_probabilities: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -88,48 +79,8 @@ def with_mirror(features: np.ndarray, head_probabilities: np.ndarray,
     return query, head
 
 
-#: Up to this many queries the memory's similarities are not a BLAS product (see
-#: :func:`memory_vote`).
-_SMALL_BATCH = 8
-
-
-def _top_k(values: np.ndarray, k: int) -> np.ndarray:
-    """(N, k) indices of each row's ``k`` largest values in decreasing order, equal values
-    by increasing index: ``tf.math.top_k``'s order. A partition finds each row's k-th
-    value, and only the values at least that large are sorted."""
-    kth = np.partition(values, values.shape[1] - k, axis=1)[:, values.shape[1] - k]
-    rows = []
-    for row, limit in zip(values, kth, strict=True):
-        candidates = np.flatnonzero(row >= limit)
-        rows.append(candidates[np.lexsort((candidates, -row[candidates]))][:k])
-    return np.stack(rows) if rows else np.zeros((0, k), np.int64)
-
-
-def memory_vote(memory: FeatureMemory, features: np.ndarray,
-                head_probabilities: np.ndarray) -> np.ndarray:
-    """:meth:`FeatureMemory.vote` in NumPy: the vote's probabilities mixed with the head's."""
-    query = l2_normalize(features)
-    if len(query) <= _SMALL_BATCH:
-        # NumPy's own loop, one thread: a BLAS product spreads a request's 1.6 MFLOP over
-        # every core's thread, which with several workers per machine costs 10-20 ms
-        similarity = np.einsum("md,nd->nm", memory.features, query)  # (N, M)
-    else:
-        similarity = np.ascontiguousarray((memory.features @ query.T).T)
-    index = _top_k(similarity, memory.k)
-    top = np.take_along_axis(similarity, index, axis=1)
-    weights = softmax(top / np.float32(memory.tau), axis=1)
-    onehot = np.eye(memory.classes, dtype=np.float32)[memory.labels]
-    votes = np.sum(weights[..., None] * onehot[index], axis=1)
-    head = np.asarray(head_probabilities, np.float32)
-    mix = np.float32(memory.mix)
-    mixed = (np.float32(1.0) - mix) * votes + mix * head
-    if memory.head_class < 0:
-        return mixed.astype(np.float32)
-    kept = np.eye(memory.classes, dtype=np.float32)[memory.head_class]
-    others = mixed * (np.float32(1.0) - kept)
-    share = others / np.maximum(others.sum(axis=1, keepdims=True), np.float32(1e-12))
-    head_kept = head[:, memory.head_class:memory.head_class + 1]
-    return (head_kept * kept + (np.float32(1.0) - head_kept) * share).astype(np.float32)
+#: :meth:`FeatureMemory.vote` in NumPy (braintumor.model.memory.vote_in_numpy).
+memory_vote = vote_in_numpy
 
 
 def cam(feature_map: np.ndarray, kernel: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -350,21 +301,24 @@ def _memory_of(model_path: Path, metadata: ModelMetadata) -> FeatureMemory | Non
 
 
 def load_onnx_model(model_path: Path, threads: int = 1, metadata: ModelMetadata | None = None,
-                    gradcam_layer: str | None = None, warm_up: bool = True) -> OnnxModel:
+                    gradcam_layer: str | None = None, warm_up: bool = True,
+                    graph: bytes | None = None, packed: bytes | None = None) -> OnnxModel:
     """The ONNX graph stored in ``model_path`` on ONNX Runtime, with ``threads`` intra-op
     threads; raises ModelLoadError when the file has no graph, or one that is not current
     (exported from other weights, or exposing another Grad-CAM or segmentation layer than
     the metadata's or ``gradcam_layer``).
 
     ``metadata`` defaults to the file's own (a bare model's defaults come from the
-    caller's settings).
+    caller's settings). ``graph`` and ``packed`` (the manifest entry's bytes) serve a
+    graph kept elsewhere, converted from this file (braintumor.model.runtime's cache).
     """
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ModelLoadError("MODEL_PATH", f"no model file at {model_path}")
     start = time.perf_counter()
-    graph = read_archive_entry(model_path, ONNX_ARCHIVE_ENTRY)
-    packed = read_archive_entry(model_path, ONNX_MANIFEST_ENTRY)
+    if graph is None or packed is None:
+        graph = read_archive_entry(model_path, ONNX_ARCHIVE_ENTRY)
+        packed = read_archive_entry(model_path, ONNX_MANIFEST_ENTRY)
     if graph is None or packed is None:
         raise ModelLoadError("MODEL_PATH", f"{model_path.name} carries no ONNX graph "
                                            "(export it with braintumor.model.onnx_export)")
