@@ -41,7 +41,7 @@ def test_each_setting_is_read_from_its_variable(name):
                "FLASK_ENV": "production", "FLASK_DEBUG": "true", "SPARK_ENABLED": "yes",
                "LOG_LEVEL": "debug", "INPUT_SCALING": "caffe", "OOD_POLICY": "warn",
                "OOD_THRESHOLD": "2.5", "LOG_FORMAT": "json", "METRICS_ENABLED": "false",
-               "RATE_LIMIT": "5/minute"}
+               "RATE_LIMIT": "5/minute", "MODEL_RUNTIME": "onnx"}
     default = getattr(Settings(), name)
     raw = samples.get(name)
     if raw is None:

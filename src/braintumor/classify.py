@@ -30,7 +30,7 @@ from braintumor.errors import ClassificationError, NotBrainMRIError
 from braintumor.explain.localize import Localization, localize
 from braintumor.explain.render import Visualization, render
 from braintumor.imaging import DicomInfo
-from braintumor.model.loaded import LoadedModel
+from braintumor.model.runtime import ServingModel
 from braintumor.ood.detector import OodDecision, OodDetector
 from braintumor.preprocessing import (
     Frame,
@@ -188,7 +188,7 @@ class Classifier:
     image under OOD_POLICY=warn whatever the service's policy is).
     """
 
-    def __init__(self, model: LoadedModel, settings: Settings,
+    def __init__(self, model: ServingModel, settings: Settings,
                  ood: OodDetector | None = None) -> None:
         self.model = model
         self.settings = settings

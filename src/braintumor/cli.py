@@ -15,11 +15,10 @@ from braintumor.classify import Classifier, utc_timestamp
 from braintumor.command_line import run_command
 from braintumor.config import Settings, describe
 from braintumor.errors import ConfigError, NotBrainMRIError
-from braintumor.model import load_model
+from braintumor.model import load_model, load_serving_model, onnx_threads
 from braintumor.model.metadata import read_metadata
 from braintumor.server import serve
 from braintumor.spark.cli import add_parser as add_spark_parser
-from braintumor.training.ood_fit import fit_model_file
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -28,7 +27,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     settings = args.settings
-    classifier = Classifier(load_model(settings.model), settings)
+    classifier = Classifier(load_serving_model(settings.model, threads=onnx_threads()),
+                            settings)
     path = Path(args.image)
     if not path.is_file():
         raise ConfigError("IMAGE", f"no file at {path}")
@@ -113,6 +113,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit_ood(args: argparse.Namespace) -> int:
+    from braintumor.training.ood_fit import fit_model_file  # TensorFlow: only here
+
     try:
         described = _refit_run("fit-ood", args)
         if described is not None:
@@ -145,6 +147,32 @@ def _cmd_fit_memory(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError("fit-memory", str(exc)) from None
     print(json.dumps({k: v for k, v in description.items() if k != "grid"}, indent=2))
+    return 0
+
+
+def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    # TensorFlow, tf2onnx: this command only (pip install .[train])
+    from braintumor.model.runtime import TRAIN_EXTRA, tensorflow_available
+
+    if not tensorflow_available():
+        raise ConfigError("export-onnx", f"exporting needs TensorFlow: {TRAIN_EXTRA}")
+    from braintumor.model.onnx_export import export_onnx, store_onnx
+
+    settings = args.settings
+    model_path = Path(args.model)
+    model = load_model(settings.model, path=model_path, warm_up=False)
+    try:
+        export = export_onnx(model)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError("export-onnx", str(exc).split("\n")[0]) from None
+    written = store_onnx(model_path, export, Path(args.out) if args.out else None)
+    cam = export.manifest["cam"]
+    print(json.dumps({"model": str(written), "onnx_bytes": len(export.graph),
+                      "outputs": export.manifest["outputs"],
+                      "grad_cam": "CAM (ONNX Runtime)" if cam["exact"]
+                      else f"needs TensorFlow: {cam['reason']}",
+                      "check_error": export.manifest.get("check_error"),
+                      "export_seconds": export.manifest["export_seconds"]}, indent=2))
     return 0
 
 
@@ -292,6 +320,12 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
                                           "Training scans (vote settings chosen on validation)")
     _add_refit_arguments(p, run_dir_required=True, data=data)
     p.set_defaults(func=_cmd_fit_memory)
+
+    p = sub.add_parser("export-onnx", help="store a model's ONNX graph in its file, for "
+                                           "serving on ONNX Runtime (needs TensorFlow)")
+    p.add_argument("--model", default="models/braintumor-cnn.keras")
+    p.add_argument("--out", default=None, help="write a copy here (default: the model, in place)")
+    p.set_defaults(func=_cmd_export_onnx)
 
     p = sub.add_parser("info", help="print the settings and the model's metadata")
     p.add_argument("--model")

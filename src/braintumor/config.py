@@ -41,6 +41,9 @@ DEFAULT_DATA = Path("../shared/datasets/brain-tumor-mri")
 
 DEFAULT_CLASS_NAMES: dict[int, str] = dict(enumerate(CLASS_NAMES))
 
+#: What may run the model (MODEL_RUNTIME; braintumor.model.runtime).
+MODEL_RUNTIMES = ("auto", "onnx", "tensorflow")
+
 #: Scalings a bare model (one without metadata) may declare through INPUT_SCALING.
 INPUT_SCALINGS = ("unit", "raw", "symmetric", "caffe", "torch")
 
@@ -70,6 +73,9 @@ class Settings:
     SPARK_EXECUTOR_TIMEOUT: int = 45
     #: Layer whose feature map Grad-CAM explains; empty means "find the last 4-D layer".
     GRADCAM_LAYER: str = ""
+    #: What runs the model: "onnx" (ONNX Runtime), "tensorflow", or "auto" (ONNX Runtime
+    #: when the model file carries a current ONNX graph, else TensorFlow).
+    MODEL_RUNTIME: str = "auto"
     #: Long side of the returned visualisations, in pixels (never below 224).
     VISUALIZATION_MAX_SIZE: int = 512
     #: Input scaling for a model that carries no metadata of its own.
@@ -182,6 +188,7 @@ class ModelSettings:
     GRADCAM_LAYER: str
     INPUT_SCALING: str
     IMAGE_SIZE_EXPLICIT: bool
+    MODEL_RUNTIME: str
 
     @property
     def class_list(self) -> list[str]:
@@ -302,6 +309,10 @@ SETTINGS: tuple[Setting, ...] = (
             "master waits for its first executor before it fails", blank=False),
     Setting("GRADCAM_LAYER", parse_text, "layer to explain; default: the last layer with a 4-D "
             "output, also inside a nested backbone", shown="(automatic)", blank=False),
+    Setting("MODEL_RUNTIME", one_of(MODEL_RUNTIMES), "what runs the model: `auto` (ONNX "
+            "Runtime when the model file carries a current ONNX graph, else TensorFlow), "
+            "`onnx` (a `.keras`/`.h5` model without one is converted once, with TensorFlow, "
+            "and cached beside it), `tensorflow` ([runtimes](#model-runtimes))"),
     Setting("VISUALIZATION_MAX_SIZE", int_between(224, 4096), "long side of the returned pictures "
             "(never under 224)", blank=False),
     Setting("INPUT_SCALING", one_of(INPUT_SCALINGS), "for a model without metadata: `unit` "

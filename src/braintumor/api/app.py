@@ -18,7 +18,7 @@ from braintumor.api.service import Service
 from braintumor.api.spark_status import start_spark
 from braintumor.classify import Classifier
 from braintumor.config import Settings, load_settings
-from braintumor.model.loaded import LoadedModel, load_model
+from braintumor.model.runtime import ServingModel, load_serving_model, onnx_threads
 
 #: Room for the multipart envelope around a file of exactly MAX_CONTENT_LENGTH bytes.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -36,12 +36,14 @@ class InMemoryRequest(Request):
         return io.BytesIO()
 
 
-def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
-    """Build the app; loads MODEL_PATH unless a loaded ``model`` is given (tests do)."""
+def create_app(settings: Settings | None = None, model: ServingModel | None = None) -> Flask:
+    """Build the app; loads MODEL_PATH unless a loaded ``model`` is given (tests do), on
+    the runtime MODEL_RUNTIME picks, ONNX Runtime with the cores shared by WORKERS."""
     started = time.time()
     settings = settings or load_settings()
     logging.getLogger("braintumor").setLevel(settings.LOG_LEVEL)
-    model = model or load_model(settings.model)
+    model = model or load_serving_model(settings.model,
+                                        threads=onnx_threads(settings.WORKERS))
 
     app = Flask(__name__, static_folder=None)
     app.request_class = InMemoryRequest

@@ -45,7 +45,7 @@ from braintumor.api.request_log import (
 )
 from braintumor.classify import utc_timestamp
 from braintumor.config import Settings
-from braintumor.model.loaded import LoadedModel
+from braintumor.model.runtime import ServingModel
 
 #: The endpoints that receive images: authenticated, rate-limited, admitted, audited.
 CLASSIFY_ENDPOINTS = frozenset({"api.classify", "series.classify_series_view"})
@@ -113,7 +113,7 @@ class Metrics:
             return generate_latest(registry)
         return generate_latest(self.registry)
 
-    def instrument(self, model: LoadedModel) -> None:
+    def instrument(self, model: ServingModel) -> None:
         """Time every model pass: the explained one (classify, a series' key slice) and
         the plain one (a series' slices). Wrapping the loaded model's two entry points
         times every caller without the callers knowing."""
@@ -207,7 +207,7 @@ def error_code(response: Response) -> str | None:
 AfterHook = Callable[[Response, str | None], None]
 
 
-def init_observability(app: Flask, settings: Settings, model: LoadedModel,
+def init_observability(app: Flask, settings: Settings, model: ServingModel,
                        after_hooks: list[AfterHook] | None = None,
                        hash_uploads: bool = False) -> Metrics | None:
     """Request ids, the request log line, /livez, /readyz and (METRICS_ENABLED) /metrics.

@@ -20,7 +20,7 @@ from braintumor.api.openapi import build_document
 from braintumor.api.request_log import REQUEST_ID_HEADER
 from braintumor.api.security import init_security
 from braintumor.config import Settings
-from braintumor.model.loaded import LoadedModel
+from braintumor.model.runtime import ServingModel
 
 #: Headers a page on another origin (CORS_ORIGINS) may read from our answers.
 EXPOSED_HEADERS = (REQUEST_ID_HEADER, "Retry-After", "WWW-Authenticate")
@@ -48,7 +48,7 @@ DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inl
             "frame-ancestors 'none'")
 
 
-def init_operations(app: Flask, settings: Settings, model: LoadedModel) -> None:
+def init_operations(app: Flask, settings: Settings, model: ServingModel) -> None:
     hooks: list[AfterHook] = []
     if settings.AUDIT_LOG is not None:
         audit = AuditLog(settings.AUDIT_LOG, model.metadata.version or None)

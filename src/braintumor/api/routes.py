@@ -15,6 +15,7 @@ from braintumor.classify import utc_timestamp
 from braintumor.decoding import ALLOWED_EXTENSIONS, parse_frame
 from braintumor.dicom import DICOM_EXTENSIONS
 from braintumor.errors import EmptyFilenameError, FileTooLargeError, NoFileError
+from braintumor.model.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
@@ -77,6 +78,8 @@ def health():
             "model_version": meta.version or None,
             "temperature": meta.temperature,
             "gradcam_layer": model.graph.layer_name,
+            # what runs the model: "onnxruntime" or "tensorflow" (MODEL_RUNTIME)
+            "model_runtime": runtime_of(model),
             "ood_policy": svc.classifier.ood.policy,
             "ood_threshold": svc.classifier.ood.threshold,
         },

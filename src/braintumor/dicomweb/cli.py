@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from braintumor.classify import Classifier
 from braintumor.dicomweb.client import connect
-from braintumor.model import load_model
+from braintumor.model import load_serving_model, onnx_threads
 
 if TYPE_CHECKING:
     from dicomweb_client.api import DICOMwebClient
@@ -21,7 +21,7 @@ def _client(args: argparse.Namespace) -> DICOMwebClient:
 
 def _classifier(args: argparse.Namespace) -> Classifier:
     settings = args.settings  # loaded once by main()
-    return Classifier(load_model(settings.model), settings)
+    return Classifier(load_serving_model(settings.model, threads=onnx_threads()), settings)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from braintumor.classify import Classifier, utc_timestamp
 from braintumor.errors import NotBrainMRIError
-from braintumor.model import load_model
+from braintumor.model import load_serving_model, onnx_threads
 from braintumor.series import classify_series, series_from_path
 
 
@@ -29,7 +29,8 @@ def write_key_slice_pngs(pngs: dict[str, bytes], out: Path, prefix: str = "key_s
 def cmd_classify_series(args: argparse.Namespace) -> int:
     settings = args.settings  # loaded once by main()
     volume = series_from_path(Path(args.path), settings)  # refuse bad input before loading
-    classifier = Classifier(load_model(settings.model), settings)
+    classifier = Classifier(load_serving_model(settings.model, threads=onnx_threads()),
+                            settings)
     indent = None if args.compact else 2
     try:
         result = classify_series(classifier, volume)

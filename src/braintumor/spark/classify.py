@@ -9,7 +9,7 @@ package's canonical functions and checked and scored by the API's own
 :meth:`braintumor.classify.Classifier.assess`, one model pass per batch; the probabilities
 are the calibrated ones the API returns (as fractions, not percentages).
 
-With ``heatmaps``, :meth:`LoadedModel.explain` scores the batch instead (same
+With ``heatmaps``, the model's ``explain`` scores the batch instead (same
 probabilities, plus the Grad-CAM maps) and the overlays are written as PNGs into that
 folder, which must be on a file system the executors share (local mode: any folder). They
 are drawn as ``/api/classify`` draws them, back through the model's framing.
@@ -41,7 +41,7 @@ from braintumor.config import Settings
 from braintumor.decoding import DecodedImage, decode_image
 from braintumor.errors import BrainTumorError, ConfigError
 from braintumor.explain.render import encode_png, render
-from braintumor.model.loaded import LoadedModel, load_model
+from braintumor.model.runtime import ServingModel, load_serving_model, onnx_threads
 from braintumor.spark.images import read_images
 from braintumor.spark.output import check_format, write_table
 from braintumor.spark.progress import JobProgress
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Loaded models of this Python worker, keyed by the model file's local path.
-_MODELS: dict[str, LoadedModel] = {}
+_MODELS: dict[str, ServingModel] = {}
 #: Their classifiers (the model and its OOD detector, whose scorer factors a 256 x 256
 #: matrix), built once too, keyed by path and the OOD settings (a worker may serve jobs
 #: with other settings).
@@ -78,8 +78,9 @@ def output_schema(class_names: list[str]) -> str:
             "error string")
 
 
-def limit_tensorflow_threads() -> None:
-    """Size TensorFlow's thread pools to the cores Spark gave this task.
+def limit_tensorflow_threads() -> int:
+    """Size TensorFlow's thread pools to the cores Spark gave this task; returns them
+    (0 outside a task), the width of ONNX Runtime's pool too.
 
     An executor of N cores runs N tasks at once, each in its own Python worker; left
     alone, every worker's TensorFlow would start a pool as wide as the machine, and N
@@ -95,14 +96,17 @@ def limit_tensorflow_threads() -> None:
     if cores > 0:
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cores))
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(cores))
+    return cores
 
 
-def worker_model(path: str, settings: Settings) -> LoadedModel:
-    """The model at ``path``, loaded on the first call in this Python worker only."""
+def worker_model(path: str, settings: Settings) -> ServingModel:
+    """The model at ``path``, loaded on the first call in this Python worker only, on the
+    runtime MODEL_RUNTIME picks (ONNX Runtime as wide as the task's cores)."""
     model = _MODELS.get(path)
     if model is None:
-        limit_tensorflow_threads()
-        model = _MODELS[path] = load_model(settings.model, Path(path))
+        cores = limit_tensorflow_threads()
+        model = _MODELS[path] = load_serving_model(
+            settings.model, Path(path), threads=cores if cores > 0 else onnx_threads())
     return model
 
 
