@@ -45,8 +45,24 @@ $(EVAL_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[eval]'
 	touch $@
 
+# The serving set only; TensorFlow (the train extra) too while the model to serve needs it
+# (no current ONNX graph in the file: `braintumor export-onnx`; see README, Model runtimes)
 run: $(STAMP) frontend-auto
+	@$(BIN)/python -c "$$TENSORFLOW_INSTALLED" || $(BIN)/python -c "$$SERVES_WITHOUT_TENSORFLOW" \
+		|| { echo "note: the model to serve needs TensorFlow: installing the train extra"; \
+		$(MAKE) --no-print-directory $(TRAIN_STAMP); }
 	$(BIN)/braintumor serve
+
+define TENSORFLOW_INSTALLED
+import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("tensorflow") else 1)
+endef
+define SERVES_WITHOUT_TENSORFLOW
+import sys
+from braintumor.config import load_settings
+from braintumor.model.runtime import needs_tensorflow
+sys.exit(int(needs_tensorflow(load_settings().model)))
+endef
+export TENSORFLOW_INSTALLED SERVES_WITHOUT_TENSORFLOW
 
 test: $(DEV_STAMP) check-java orthanc
 	$(BIN)/ruff check src tests bench

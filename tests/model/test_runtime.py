@@ -194,6 +194,16 @@ def test_a_sidecar_copy_carries_the_onnx_graph(tmp_path):
     assert (out.parent / "c.json").read_bytes() == b"{}"
 
 
+def test_whether_serving_needs_tensorflow(exported_tiny, tiny_model_path, tmp_path):
+    """What `make run` asks before serving with the base install."""
+    from braintumor.model.runtime import needs_tensorflow
+
+    assert not needs_tensorflow(Settings(MODEL_PATH=exported_tiny))
+    assert needs_tensorflow(Settings(MODEL_PATH=exported_tiny, MODEL_RUNTIME="tensorflow"))
+    assert needs_tensorflow(Settings(MODEL_PATH=copy_of(tiny_model_path, tmp_path)))
+    assert not needs_tensorflow(Settings(MODEL_PATH=tmp_path / "missing.keras"))
+
+
 def test_a_cache_path_is_keyed_by_the_checksum(tmp_path):
     graph, manifest = cache_paths(tmp_path / "m.keras", "ab" * 32)
     assert graph.parent == manifest.parent == tmp_path / CACHE_DIR

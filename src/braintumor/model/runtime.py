@@ -53,8 +53,8 @@ from braintumor.preprocessing import InputSpec
 log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_DIR", "RUNTIMES", "TRAIN_EXTRA", "GraphLayers", "RuntimeSettings",
-           "ServingModel", "cache_paths", "load_serving_model", "onnx_threads", "runtime_of",
-           "tensorflow_available"]
+           "ServingModel", "cache_paths", "load_serving_model", "needs_tensorflow",
+           "onnx_threads", "runtime_of", "tensorflow_available"]
 
 #: MODEL_RUNTIME's values.
 RUNTIMES = ("auto", "onnx", "tensorflow")
@@ -249,6 +249,29 @@ def _convert(settings: ModelSettings, model_path: Path, warm_up: bool
     return loaded, export.graph, packed
 
 
+def needs_tensorflow(settings: RuntimeSettings, path: Path | None = None) -> bool:
+    """Whether serving the model at MODEL_PATH (or ``path``) needs TensorFlow: on
+    MODEL_RUNTIME=tensorflow, for a file without a current ONNX graph (its own or a cached
+    one), or for a head whose Grad-CAM is not CAM. False for a file that is missing or
+    unreadable: start-up says what is wrong with it. Reads the file, imports no runtime."""
+    model_path = Path(path or settings.MODEL_PATH)
+    if getattr(settings, "MODEL_RUNTIME", "auto") == "tensorflow":
+        return True
+    if not model_path.is_file():
+        return False
+    try:
+        metadata = _file_metadata(model_path)
+        found = _current_graph(
+            model_path, settings.GRADCAM_LAYER or (metadata.gradcam_layer if metadata else ""),
+            metadata.segmentation_layer if metadata else "")
+        if found is None:
+            return True
+        manifest, _ = unpack_manifest(found[1])
+    except (ModelLoadError, KeyError, ValueError, OSError):
+        return False
+    return not manifest.get("cam", {}).get("exact")
+
+
 # --- the loader -----------------------------------------------------------------------------
 
 
@@ -310,3 +333,4 @@ def load_serving_model(settings: RuntimeSettings, path: Path | None = None, thre
     log.info("model %s on ONNX Runtime (%d threads; graph from the %s)", model_path.name,
              threads, origin)
     return model
+
