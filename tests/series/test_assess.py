@@ -88,6 +88,26 @@ def test_a_vertex_cap_and_a_slice_outside_the_head_are_not_assessed():
     assert assessed_slices(areas, spacing_known=True) == [False, True, True, True]
 
 
+def test_a_dim_brain_under_a_bright_scalp_and_tumour_is_found(monkeypatch):
+    """A T1c-like slice filling the picture: the brain (70) under the slice's Otsu level,
+    which a bright scalp and an enhancing tumour (250) took; found again at the lower of
+    three levels."""
+    import braintumor.series.assess as assess
+
+    shape, centre = (200, 200), (100, 100)
+    picture = np.zeros(shape, np.float64)
+    picture[ellipse(shape, centre, (98, 83))] = 250  # scalp
+    picture[ellipse(shape, centre, (89, 74))] = 20  # skull
+    picture[ellipse(shape, centre, (85, 70))] = 70  # brain
+    picture[ellipse(shape, (80, 120), (18, 18))] = 240  # enhancing tumour
+    picture = np.clip(picture + np.random.default_rng(1).normal(0, 6, shape), 0, 255)
+    picture = picture.astype(np.uint8)
+    assert otsu_threshold(picture) > 70
+    assert brain_area_cm2(picture, 1.0) == pytest.approx(np.pi * 8.5 * 7.0, rel=0.1)
+    monkeypatch.setattr(assess, "RETRY_BELOW", 0.0)  # without the second look
+    assert brain_area_cm2(picture, 1.0) < 0.3 * np.pi * 8.5 * 7.0
+
+
 def test_without_a_pixel_spacing_the_share_of_the_largest_decides():
     assert assessed_slices([10.0, 60.0, 100.0, 34.0, None], spacing_known=False) == \
         [False, True, True, False, False]
@@ -221,6 +241,16 @@ def test_a_healthy_ixi_head_is_assessed_through_the_brain_not_the_neck():
     assert not any(flags[:35])  # neck and face
     assert not any(flags[-15:])  # vertex and above
     assert 120 <= max(areas) <= 200
+
+
+@pytest.mark.parametrize("relative", ["healthy/NiChartDemo-Subj14/Subj14_T1.nii.gz",
+                                      "healthy/NiChartDemo-Subj14/Subj14_FL.nii.gz"])
+def test_an_elderly_head_with_a_bright_scalp_is_assessed_through_its_brain(relative):
+    """The brain darker than the volume's Otsu level (atrophy, a bright scalp): found at
+    the lower of three levels, not left to a few slices of white matter."""
+    _, areas = real(relative)
+    flags = assessed_slices(areas, spacing_known=True)
+    assert sum(flags) >= 55 and 90 <= max(areas) <= 200
 
 
 def test_a_glioma_volume_is_assessed_where_its_tumour_is():

@@ -19,13 +19,14 @@ model sees), not the head:
    :data:`CORE_TISSUE` of the box around it is tissue, so scanner noise does not pierce
    the brain while the dark skull parts it from the scalp, face and neck);
 4. of the parts left, the brain is the one deepest inside the head (the largest mean
-   distance to the head's outline in its slice) among the large ones: the neck and the
-   scalp are large too, but shallow;
+   distance to the head's outline in its slice) among the large ones: the scalp and the
+   face are large too, but shallow;
 5. it is grown back by as much, within the tissue, and its holes (ventricles, a
    necrotic core) are filled unless the hole is most of it (a scalp ring at the vertex).
 
 A volume (at least :data:`VOLUME_SLICES` slices at most :data:`VOLUME_MAX_SPACING_MM`
-apart) is masked in 3-D,
+apart) is masked in 3-D (when its brain comes out small for its head, again at the lower
+of three Otsu levels, eroded :data:`RETRY_ERODE_MM`: elderly heads with a bright scalp),
 where the skull base parts the brain from the neck; other series slice by slice (2-D),
 where the two hemispheres, apart near the vertex, both count.
 
@@ -74,6 +75,10 @@ MIN_TISSUE_GREY = 8
 #: MAX_HEAD_SHARE of the head (the brain still parted from the scalp).
 RETRY_BELOW = 0.3
 MAX_HEAD_SHARE = 0.85
+#: 3-D: the same when the brain's widest slice is under this share of that slice's head;
+#: the lower threshold is eroded further (RETRY_ERODE_MM), the skull base kept.
+RETRY_BELOW_3D = 0.4
+RETRY_ERODE_MM = 10.0
 #: A series of at least this many slices with a known slice spacing of at most
 #: VOLUME_MAX_SPACING_MM is masked as a volume (3-D); thicker slices are too far apart
 #: for the skull base to part brain from neck across them, and are masked one by one.
@@ -182,8 +187,6 @@ def brain_masks(stack: np.ndarray, mm: float, slice_mm: float | None = None) -> 
     ``slice_mm``: the slices are a volume this far apart, masked in 3-D; None: each
     slice on its own.
     """
-    from scipy import ndimage
-
     stack = np.asarray(stack, dtype=np.uint8)
     if stack.ndim != 3 or stack.size == 0:
         raise ValueError("brain_masks takes a stack of grey pictures (N, H, W)")
@@ -196,17 +199,17 @@ def brain_masks(stack: np.ndarray, mm: float, slice_mm: float | None = None) -> 
     radius = max(1, round(ERODE_MM / mm))
     depth = _head_depth(stack, thresholds, mm)
     if volume and slice_mm is not None:  # one 3-D brain
-        depth_radius = math.floor(ERODE_MM / slice_mm)
-        box = (2 * depth_radius + 1, 2 * radius + 1, 2 * radius + 1)
-        core = ndimage.uniform_filter(tissue.astype(np.float32), size=box,
-                                      mode="constant") >= CORE_TISSUE
-        labels, count = ndimage.label(core)
-        if count == 0:
-            return np.zeros_like(tissue)
-        brain = np.isin(labels, _choose(labels, count, depth, hemispheres=False))
-        grown = ndimage.distance_transform_edt(~brain, sampling=(slice_mm, mm, mm)) <= ERODE_MM
-        brain = grown & tissue
-        return np.stack([_fill(m) for m in brain])
+        brain = _volume_brain(tissue, depth, mm, slice_mm, ERODE_MM)
+        head = (depth > 0).sum(axis=(1, 2))
+        widest = int(np.argmax(brain.sum(axis=(1, 2))))
+        if brain[widest].sum() < RETRY_BELOW_3D * max(1, head[widest]):
+            # the brain darker than the threshold: a bright scalp took the upper class
+            lower = stack > max(otsu_3(stack)[0], MIN_TISSUE_GREY)
+            again = _volume_brain(lower, depth, mm, slice_mm, RETRY_ERODE_MM)
+            at = int(np.argmax(again.sum(axis=(1, 2))))
+            if brain.sum() < again.sum() and again[at].sum() <= MAX_HEAD_SHARE * head[at]:
+                brain = again
+        return brain
     masks = np.zeros_like(tissue)
     for k, picture in enumerate(stack):
         masks[k] = _slice_brain(tissue[k], depth[k], radius, mm)
@@ -217,6 +220,24 @@ def brain_masks(stack: np.ndarray, mm: float, slice_mm: float | None = None) -> 
             if masks[k].sum() < again.sum() <= MAX_HEAD_SHARE * head:
                 masks[k] = again
     return masks
+
+
+def _volume_brain(tissue: np.ndarray, depth: np.ndarray, mm: float, slice_mm: float,
+                  erode_mm: float) -> np.ndarray:
+    """A volume's brain mask from its tissue mask (the module's steps 3-5, in 3-D)."""
+    from scipy import ndimage
+
+    radius = max(1, round(erode_mm / mm))
+    depth_radius = math.floor(erode_mm / slice_mm)
+    box = (2 * depth_radius + 1, 2 * radius + 1, 2 * radius + 1)
+    core = ndimage.uniform_filter(tissue.astype(np.float32), size=box,
+                                  mode="constant") >= CORE_TISSUE
+    labels, count = ndimage.label(core)
+    if count == 0:
+        return np.zeros_like(tissue)
+    brain = np.isin(labels, _choose(labels, count, depth, hemispheres=False))
+    grown = ndimage.distance_transform_edt(~brain, sampling=(slice_mm, mm, mm)) <= erode_mm
+    return np.stack([_fill(m) for m in grown & tissue])
 
 
 def _slice_brain(tissue: np.ndarray, depth: np.ndarray, radius: int, mm: float
