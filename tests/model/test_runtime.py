@@ -165,6 +165,32 @@ def test_health_says_which_runtime_serves(exported_tiny, tiny_model):
         "model_runtime"] == "tensorflow"
 
 
+def test_a_series_gets_the_same_answer_from_either_runtime(exported_tiny):
+    """POST /api/classify-series served by ONNX Runtime answers as TensorFlow does."""
+    import io
+
+    from braintumor.api import create_app
+    from series_helpers import series_files, synthetic_pictures
+
+    files = series_files(synthetic_pictures(5, seed=40))
+    answers = {}
+    for runtime in ("onnx", "tensorflow"):
+        client = create_app(Settings(MODEL_PATH=exported_tiny, MODEL_RUNTIME=runtime)
+                            ).test_client()
+        form = {"file": [(io.BytesIO(data), f"s{i}.dcm") for i, data in enumerate(files)]}
+        response = client.post("/api/classify-series", data=form,
+                               content_type="multipart/form-data")
+        assert response.status_code == 200, response.get_json()
+        answers[runtime] = response.get_json()
+    onnx, tensorflow = answers["onnx"], answers["tensorflow"]
+    assert onnx["summary"]["key_slice"] == tensorflow["summary"]["key_slice"]
+    assert onnx["summary"]["class_counts"] == tensorflow["summary"]["class_counts"]
+    for ours, theirs in zip(onnx["slices"], tensorflow["slices"], strict=True):
+        assert ours["class"] == theirs["class"]
+        assert ours["tumour_probability"] == pytest.approx(theirs["tumour_probability"],
+                                                           abs=0.011)  # two decimals
+
+
 def test_export_onnx_command_stores_the_graph(tiny_model_path, tmp_path, capsys):
     from braintumor.cli import main
 

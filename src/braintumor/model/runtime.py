@@ -213,9 +213,10 @@ def _current_graph(model_path: Path, gradcam_layer: str, segmentation_layer: str
 
 
 def _needs_tensorflow(model_path: Path, why: str) -> ModelLoadError:
-    return ModelLoadError("MODEL_PATH", f"{model_path.name}: {why}, which needs TensorFlow, "
-                                        f"not installed: {TRAIN_EXTRA} (or serve a model "
-                                        "exported with `braintumor export-onnx`)")
+    return ModelLoadError("MODEL_PATH", f"{model_path.name} {why}: serving it needs "
+                                        f"TensorFlow, which is not installed: {TRAIN_EXTRA} "
+                                        "(or store its graph with `braintumor export-onnx` "
+                                        "where TensorFlow is)")
 
 
 def _tensorflow_model(settings: ModelSettings, model_path: Path, warm_up: bool
@@ -292,8 +293,8 @@ def load_serving_model(settings: RuntimeSettings, path: Path | None = None, thre
     with_tensorflow = tensorflow_available()
     if runtime == "tensorflow":
         if not with_tensorflow:
-            raise _needs_tensorflow(model_path, "MODEL_RUNTIME=tensorflow serves it on "
-                                                "TensorFlow")
+            raise _needs_tensorflow(model_path, "is to be served on TensorFlow "
+                                                "(MODEL_RUNTIME=tensorflow)")
         return _tensorflow_model(settings, model_path, warm_up)
 
     metadata = _file_metadata(model_path)
@@ -302,8 +303,7 @@ def load_serving_model(settings: RuntimeSettings, path: Path | None = None, thre
     found = _current_graph(model_path, gradcam_layer, segmentation_layer)
     if found is None:
         if not with_tensorflow:
-            raise _needs_tensorflow(model_path, "the file carries no current ONNX graph and "
-                                                "converting it")
+            raise _needs_tensorflow(model_path, "carries no current ONNX graph")
         if runtime == "auto":
             log.info("%s carries no current ONNX graph: served by TensorFlow "
                      "(MODEL_RUNTIME=onnx converts it once and caches it beside the model; "
@@ -321,8 +321,8 @@ def load_serving_model(settings: RuntimeSettings, path: Path | None = None, thre
                                                   f"TensorFlow ({reason}): MODEL_RUNTIME=auto "
                                                   "or tensorflow serves it there")
         if not with_tensorflow:
-            raise _needs_tensorflow(model_path, f"its Grad-CAM is not CAM ({reason}) and is "
-                                                "computed with TensorFlow's gradient")
+            raise _needs_tensorflow(model_path, f"has a head whose Grad-CAM is not CAM "
+                                                f"({reason})")
         return _tensorflow_model(settings, model_path, warm_up)
     metadata = metadata or _bare_metadata(manifest, settings)
     _check_settings(metadata, settings)
