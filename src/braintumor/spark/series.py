@@ -50,7 +50,6 @@ from braintumor.dicom import is_dicom, quiet_pydicom
 from braintumor.errors import BrainTumorError, InvalidImageError
 from braintumor.explain.render import PICTURES
 from braintumor.series import SeriesResult, SeriesVolume, classify_series, series_from_parts
-from braintumor.series.aggregate import RULE
 from braintumor.series.archive import is_zip
 from braintumor.series.nifti import looks_like_nifti
 from braintumor.spark.classify import (
@@ -182,7 +181,7 @@ def _answer(result: SeriesResult, paths: list[str]) -> dict[str, Any]:
                            if a.assessment.ood is not None and a.assessment.ood.flagged),
         "key_slice": summary.key_index, "key_position": key.position,
         "key_path": (paths[0] if len(paths) == 1 else
-                     paths[file] if file is not None else None), "rule": RULE,
+                     paths[file] if file is not None else None), "rule": summary.rule,
     }
     answer.update({probability_column(n): float(v) for n, v in zip(names, p, strict=True)})
     answer.update({count_column(n): int(c)
