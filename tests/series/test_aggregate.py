@@ -13,6 +13,7 @@ from braintumor.series.aggregate import (
     SLICE_THRESHOLD,
     SUPPORT_MM,
     VOLUME_MIN_ASSESSED,
+    VOLUME_SLICE_THRESHOLD,
     aggregate,
     no_tumour_index,
     required_run,
@@ -26,7 +27,7 @@ def p(g: float, m: float, n: float, pit: float) -> np.ndarray:
     return np.array([g, m, n, pit])
 
 
-def glioma(tumour: float = 0.9) -> np.ndarray:
+def glioma(tumour: float = 0.99) -> np.ndarray:
     return p(tumour, 0.0, 1.0 - tumour, 0.0)
 
 
@@ -38,7 +39,19 @@ def volume(length: int, calls: dict[int, np.ndarray]) -> list[np.ndarray]:
 def test_constants_are_the_documented_defaults():
     assert SLICE_THRESHOLD == 0.5 and SUPPORT_MM == 6.0 and MAX_RUN == 5
     assert VOLUME_MIN_ASSESSED == 8 and NO_SUPPORT_CAP < SLICE_THRESHOLD
+    assert SLICE_THRESHOLD < VOLUME_SLICE_THRESHOLD == 0.95
     assert "run of neighbouring counted slices" in RULE and "6 mm" in RULE
+    assert "0.95 in a volume" in RULE
+
+
+def test_a_volume_slice_needs_the_firmer_threshold_a_short_series_slice_does_not():
+    run = {i: glioma(0.9) for i in range(10, 16)}  # six neighbours at 90%: no call
+    summary = aggregate(volume(40, run), NAMES, spacing_mm=2.0)
+    assert summary.class_id == 2 and summary.supporting == []
+    firm = {i: glioma(0.96) for i in range(10, 16)}
+    assert aggregate(volume(40, firm), NAMES, spacing_mm=2.0).supporting == list(range(10, 16))
+    # two slices at 90% of a short series are support
+    assert aggregate([glioma(0.9), glioma(0.9), HEALTHY], NAMES).class_id == 0
 
 
 @pytest.mark.parametrize(("spacing", "run"), [(0.5, 5), (1.0, 5), (1.5, 4), (2.0, 3),
@@ -133,8 +146,8 @@ def test_scattered_tumour_slices_of_a_volume_are_no_support():
 
 
 def test_every_run_that_passes_supports_and_the_class_comes_from_all():
-    calls = {i: glioma(0.8) for i in (10, 11, 12)}
-    calls.update({i: p(0.0, 0.9, 0.1, 0.0) for i in (30, 31, 32, 33)})
+    calls = {i: glioma(0.97) for i in (10, 11, 12)}
+    calls.update({i: p(0.0, 0.98, 0.02, 0.0) for i in (30, 31, 32, 33)})
     calls.update({50: p(0.0, 0.0, 0.01, 0.99)})  # alone: no support, never the key
     summary = aggregate(volume(60, calls), NAMES, spacing_mm=2.0)
     assert summary.supporting == [10, 11, 12, 30, 31, 32, 33]
