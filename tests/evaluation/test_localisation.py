@@ -15,15 +15,17 @@ from volume_helpers import CLASS_NAMES, head_plane, save_checker_model, tumour_s
 
 from braintumor.evaluation.localisation import (
     GALLERY_MAX_BYTES,
+    evaluate_localisation,
+    split_check,
+    validation_slices,
+)
+from braintumor.evaluation.localisation_maps import (
     brightest_point,
     dice,
     energy_in,
-    evaluate_localisation,
     jet_levels,
     peak,
     score_maps,
-    split_check,
-    validation_slices,
 )
 
 

@@ -20,15 +20,14 @@ from volume_helpers import (
     volumes_folder,
 )
 
-from braintumor.evaluation.series_eval import (
+from braintumor.evaluation.series_eval import evaluate_series, side_figures
+from braintumor.evaluation.series_report import plot_volume
+from braintumor.evaluation.series_volumes import (
     VolumeAnswer,
     area_bin,
     bin_labels,
-    evaluate_series,
     label_slices,
-    plot_volume,
     read_answer,
-    side_figures,
 )
 from braintumor.training.volumes import read_manifest
 
