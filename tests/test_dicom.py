@@ -11,7 +11,8 @@ from pydicom.pixels import pixel_array
 from pydicom.uid import SecondaryCaptureImageStorage
 
 from braintumor.decoding import check_extension, decode_image, parse_frame
-from braintumor.dicom import FALLBACK_PERCENTILES, DicomFrames, decode_dicom, is_dicom
+from braintumor.dicom import DicomFrames, decode_dicom, is_dicom
+from braintumor.dicom.pixels import FALLBACK_PERCENTILES
 from braintumor.errors import InvalidImageError
 from braintumor.preprocessing import canonical_pixels
 from conftest import encode, scan_like

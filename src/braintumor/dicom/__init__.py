@@ -42,32 +42,20 @@ from PIL import Image
 from pydicom import config as pydicom_config
 from pydicom.datadict import DicomDictionary, tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.pixels import (
-    apply_color_lut,
-    apply_modality_lut,
-    apply_voi,
-    apply_voi_lut,
-    as_pixel_options,
-    convert_color_space,
-    get_decoder,
-)
+from pydicom.pixels import as_pixel_options, get_decoder
 from pydicom.pixels.utils import get_expected_length, get_nr_frames
 from pydicom.uid import UID
 
+from braintumor.dicom.pixels import colour_rgb, fail, grey_image
 from braintumor.errors import InvalidImageError
-from braintumor.imaging import DicomInfo, Window, normalise_mode, percentile_window
+from braintumor.imaging import DicomInfo, Window, normalise_mode
 
 log = logging.getLogger(__name__)
 
 #: File name extensions DICOM files are commonly saved under.
 DICOM_EXTENSIONS: tuple[str, ...] = ("dcm", "dicom")
 
-#: Percentiles of the fallback window, for files that carry no window of their own.
-FALLBACK_PERCENTILES: tuple[float, float] = (0.5, 99.5)
-
-_PREFIX = "Image validation failed: "
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
-_YBR_TO_RGB = ("YBR_FULL", "YBR_FULL_422")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _REQUIRED = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation",
              "BitsAllocated")
@@ -96,10 +84,6 @@ def _tags_to_read() -> tuple[int, ...]:
                 "ExtendedOffsetTableLengths", *_PIXEL_KEYWORDS)
     named = [tag_for_keyword(k) for k in keywords]
     return tuple(sorted({*group_0028, *(tag for tag in named if tag is not None)}))
-
-
-def _fail(reason: str) -> InvalidImageError:
-    return InvalidImageError(_PREFIX + reason)
 
 
 def _code_string(value: object) -> str | None:
@@ -149,10 +133,10 @@ def _read(data: bytes) -> Dataset:
             warnings.simplefilter("always")
             ds = pydicom.dcmread(buffer, specific_tags=list(_tags_to_read()))
     except Exception as exc:
-        raise _fail(f"the DICOM file is truncated or corrupt ({_kind(exc)})") from None
+        raise fail(f"the DICOM file is truncated or corrupt ({_kind(exc)})") from None
     if buffer.tell() > len(data) or any("end of file" in str(w.message).lower()
                                         for w in caught):
-        raise _fail("the DICOM file is truncated (it ends inside a data element)")
+        raise fail("the DICOM file is truncated (it ends inside a data element)")
     return ds
 
 
@@ -209,82 +193,6 @@ def _pixel_spacing(ds: Dataset, frame: int) -> tuple[float, float] | None:
         return None
     return row, column
 
-
-def _first(value: object) -> float:
-    """The first of a multi-valued DS (several windows may be offered; the first is primary)."""
-    if not isinstance(value, (int, float, str)):
-        value = next(iter(value))  # type: ignore[call-overload]
-    return float(value)  # type: ignore[arg-type]
-
-
-def _voi(values: np.ndarray, ds: Dataset) -> tuple[np.ndarray, Window]:
-    """Modality values -> [0, 1] through the file's VOI, or the percentile fallback."""
-    lut_items = ds.get("VOILUTSequence")
-    has_lut = bool(lut_items) and all(
-        lut_items[0].get(k) is not None for k in ("LUTDescriptor", "LUTData"))
-    has_window = ds.get("WindowCenter") is not None and ds.get("WindowWidth") is not None
-    try:
-        with np.errstate(all="ignore"):
-            if has_lut:
-                descriptor = lut_items[0].LUTDescriptor
-                entries, first = int(descriptor[0]) or 2**16, int(descriptor[1])
-                table = apply_voi(np.arange(first, first + entries, dtype=np.int64), ds)
-                low, high = float(table.min()), float(table.max())
-                shown = apply_voi_lut(np.rint(values).astype(np.int64), ds)
-                window = Window(None, None, "voi_lut")
-            elif has_window:
-                # The ends of pydicom's output range: what "below" and "above" map to.
-                low, high = (float(v) for v in apply_voi_lut(np.array([-1e300, 1e300]), ds))
-                shown = apply_voi_lut(values, ds)
-                window = Window(_first(ds.WindowCenter), _first(ds.WindowWidth), "file")
-            else:
-                raise LookupError("no VOI in the file")
-            if not np.isfinite([low, high]).all() or high == low:
-                raise ValueError("degenerate VOI")
-            return (np.asarray(shown, dtype=np.float64) - low) / (high - low), window
-    except Exception:  # absent, malformed or degenerate: the documented fallback
-        pass
-    window_values = percentile_window(values, FALLBACK_PERCENTILES)
-    if window_values is None:
-        raise _fail("the DICOM image has no finite pixel values")
-    low, high = window_values
-    scale = 1.0 / (high - low) if high > low else 0.0
-    window = Window(round((low + high) / 2, 3), round(high - low, 3), "fallback")
-    return (np.nan_to_num(values, nan=low) - low) * scale, window
-
-
-def _grey(arr: np.ndarray, ds: Dataset, photometric: str) -> tuple[Image.Image, Window]:
-    values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
-    unit, window = _voi(values, ds)
-    unit = np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0)
-    if photometric == "MONOCHROME1":  # the minimum is white
-        unit = 1.0 - unit
-    return Image.fromarray(np.round(unit * 255.0).astype(np.uint8), mode="L"), window
-
-
-def _to_8_bit(arr: np.ndarray, bits: int) -> np.ndarray:
-    if arr.dtype == np.uint8 and bits == 8:
-        return arr
-    top = float(2**bits - 1)
-    return np.round(np.clip(arr.astype(np.float64), 0, top) * (255.0 / top)).astype(np.uint8)
-
-
-def _colour(arr: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:
-    """Colour pixels -> (rows, columns, 3) uint8 RGB."""
-    if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(arr, ds)[..., :3]
-        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-        return _to_8_bit(rgb, 16 if bits > 8 else 8)
-    if arr.ndim != 3 or arr.shape[-1] != 3:
-        raise _fail(f"the DICOM colour image has {arr.shape[-1] if arr.ndim == 3 else 1} "
-                    "samples per pixel, not 3")
-    if photometric in _YBR_TO_RGB:  # normally already converted by the decoder
-        arr = convert_color_space(arr, photometric, "RGB")
-    elif photometric != "RGB":
-        raise _fail(f"the DICOM photometric interpretation {photometric} is not supported")
-    return _to_8_bit(arr, int(ds.get("BitsStored") or ds.BitsAllocated))
-
-
 @contextlib.contextmanager
 def _guarded() -> Iterator[None]:
     """pydicom's warnings silenced (they may quote tag values) and its many exception
@@ -296,9 +204,9 @@ def _guarded() -> Iterator[None]:
         except InvalidImageError:
             raise
         except MemoryError:
-            raise _fail("the DICOM image is too large to decode") from None
+            raise fail("the DICOM image is too large to decode") from None
         except Exception as exc:  # pydicom raises many types; its text may quote values
-            raise _fail(f"the DICOM file is truncated or corrupt ({_kind(exc)})") from None
+            raise fail(f"the DICOM file is truncated or corrupt ({_kind(exc)})") from None
 
 
 def decode_dicom(data: bytes, max_pixels: int = 64_000_000,
@@ -339,37 +247,37 @@ class DicomFrames:
             # An image class without pixels: stripped, or cut short between two elements.
             why = ("its pixels are missing or the file is cut short"
                    if known and "Image" in str(kind) else "it is not an image")
-            raise _fail(f"the DICOM file has no pixel data{what}: {why}")
+            raise fail(f"the DICOM file has no pixel data{what}: {why}")
         missing = [keyword for keyword in _REQUIRED if ds.get(keyword) is None]
         if missing:
-            raise _fail(f"the DICOM image description is incomplete (no {', '.join(missing)})")
+            raise fail(f"the DICOM image description is incomplete (no {', '.join(missing)})")
         rows, columns = int(ds.Rows), int(ds.Columns)
         if rows <= 0 or columns <= 0:
-            raise _fail("the DICOM image has no pixels")
+            raise fail("the DICOM image has no pixels")
         if rows * columns > max_pixels:
-            raise _fail(f"{columns}x{rows} pixels exceeds the limit of {max_pixels} pixels")
+            raise fail(f"{columns}x{rows} pixels exceeds the limit of {max_pixels} pixels")
         photometric = _code_string(ds.PhotometricInterpretation)
         if photometric is None:
-            raise _fail("the DICOM photometric interpretation is not valid")
+            raise fail("the DICOM photometric interpretation is not valid")
 
         frames = get_nr_frames(ds, warn=False)
         tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         if not tsyntax:
-            raise _fail("the DICOM file does not state its transfer syntax")
+            raise fail("the DICOM file does not state its transfer syntax")
         syntax = _uid_name(tsyntax) or "(invalid UID)"
         try:
             decoder = get_decoder(tsyntax)
         except NotImplementedError:
-            raise _fail(f"the DICOM transfer syntax {syntax} is not supported") from None
+            raise fail(f"the DICOM transfer syntax {syntax} is not supported") from None
         if not decoder.is_available:
             log.warning("DICOM transfer syntax %s cannot be decoded here: %s", syntax,
                         "; ".join(decoder.missing_dependencies) or "no plugin")
-            raise _fail(f"the DICOM transfer syntax {syntax} cannot be decoded: no decoder "
+            raise fail(f"the DICOM transfer syntax {syntax} cannot be decoded: no decoder "
                         "for it is installed on this server")
         if decoder.is_native and "PixelData" in ds:
             expected = get_expected_length(ds, "bytes")
             if len(ds.PixelData) < expected:
-                raise _fail(f"the DICOM pixel data is truncated ({len(ds.PixelData)} of "
+                raise fail(f"the DICOM pixel data is truncated ({len(ds.PixelData)} of "
                             f"{expected} bytes)")
         self.ds, self.decoder, self.syntax = ds, decoder, syntax
         self.frames, self.modality, self.photometric = frames, modality, photometric
@@ -388,30 +296,30 @@ class DicomFrames:
             frame = frames // 2
         if not 0 <= frame < frames:
             count = "1 frame (0)" if frames == 1 else f"{frames} frames (0-{frames - 1})"
-            raise _fail(f"frame {frame} is out of range: the DICOM file has {count}")
+            raise fail(f"frame {frame} is out of range: the DICOM file has {count}")
         try:
             arr, properties = decoder.as_array(ds, index=frame, **as_pixel_options(ds))
         except MemoryError:
             raise
         except Exception as exc:
-            raise _fail(f"the DICOM pixel data cannot be decoded: it is corrupt or does not "
+            raise fail(f"the DICOM pixel data cannot be decoded: it is corrupt or does not "
                         f"match the file's header ({syntax}, {_kind(exc)})") from None
         decoded_as = _code_string(properties.get("photometric_interpretation")) or photometric
 
         window: Window | None = None
         if decoded_as in _MONOCHROME:
             if arr.ndim != 2:
-                raise _fail("the DICOM grey image has more than one sample per pixel")
+                raise fail("the DICOM grey image has more than one sample per pixel")
             for keyword in _FRAME_TAGS:  # the previous frame's values out
                 if keyword in self._top:
                     setattr(ds, keyword, self._top[keyword])
                 elif keyword in ds:
                     delattr(ds, keyword)
             _frame_functional_groups(ds, frame)
-            grey, window = _grey(arr, ds, decoded_as)
+            grey, window = grey_image(arr, ds, decoded_as)
             rgb = grey.convert("RGB")
         else:
-            grey, rgb = normalise_mode(Image.fromarray(_colour(arr, ds, decoded_as), mode="RGB"))
+            grey, rgb = normalise_mode(Image.fromarray(colour_rgb(arr, ds, decoded_as), mode="RGB"))
 
         bits_stored = ds.get("BitsStored")
         info = DicomInfo(
