@@ -283,7 +283,7 @@ def nested_model():
     (nested_model, "", True),
 ])
 def test_which_heads_are_cam(build, layer, exact):
-    from braintumor.model.onnx_export import cam_head
+    from braintumor.model.cam import cam_head
 
     head = cam_head(build(), layer)
     assert head.exact == exact, head.reason
@@ -291,7 +291,7 @@ def test_which_heads_are_cam(build, layer, exact):
 
 
 def test_compact_seg_s_cam_is_only_at_its_gated_layer():
-    from braintumor.model.onnx_export import cam_head
+    from braintumor.model.cam import cam_head
     from braintumor.training.architectures import compact_seg_cnn
 
     model = compact_seg_cnn(InputSpec((SEG_SIZE, SEG_SIZE), 1, "unit", "head"), 4, width=8)
