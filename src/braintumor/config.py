@@ -24,10 +24,10 @@ from braintumor.config_parsers import (
     parse_origins,
     parse_path,
     parse_positive_float,
+    parse_rate_limit,
     parse_size,
     parse_text,
 )
-from braintumor.errors import ConfigError
 from braintumor.policies import OOD_POLICIES
 
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
@@ -246,19 +246,6 @@ _G = TypeVar("_G", ServingSettings, ModelSettings, OodSettings, SparkSettings, D
              OperationsSettings)
 
 
-def _rate_limit(name: str, raw: str) -> str:
-    """A flask-limiter limit string (``60/minute``, ``10 per second;100/hour``), checked
-    at start-up so a typo is one line there, not an exception on the first request."""
-    from limits import parse_many
-
-    text = raw.strip()
-    try:
-        parse_many(text)
-    except ValueError:
-        raise ConfigError(name, f"expected a limit like 60/minute, got {raw!r}") from None
-    return text
-
-
 @dataclass(frozen=True)
 class Setting:
     """One row of :data:`SETTINGS`: an environment variable, how it is read, what it means.
@@ -344,7 +331,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(when `API_KEYS_FILE` is set)", blank=False),
     Setting("API_KEYS_FILE", parse_path, "named, hashed API keys (`braintumor keys add`); when "
             "set, the classify endpoints need `Authorization: Bearer KEY`", shown="(none)"),
-    Setting("RATE_LIMIT", _rate_limit, "requests per key (else per client address) on the "
+    Setting("RATE_LIMIT", parse_rate_limit, "requests per key (else per client address) on the "
             "classify endpoints, e.g. `60/minute`; 429 `RATE_LIMITED` beyond", shown="(off)"),
     Setting("RATE_LIMIT_STORAGE", parse_text, "flask-limiter storage: `memory://` counts per "
             "worker process; `redis://host:6379` counts across workers and machines"),

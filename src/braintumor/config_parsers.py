@@ -95,6 +95,19 @@ def parse_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def parse_rate_limit(name: str, raw: str) -> str:
+    """A flask-limiter limit string (``60/minute``, ``10 per second;100/hour``), checked
+    at start-up so a typo is one line there, not an exception on the first request."""
+    from limits import parse_many
+
+    text = raw.strip()
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ConfigError(name, f"expected a limit like 60/minute, got {raw!r}") from None
+    return text
+
+
 def parse_path(name: str, raw: str) -> Path:
     return Path(raw.strip()).expanduser()
 
