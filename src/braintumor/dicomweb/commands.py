@@ -31,7 +31,8 @@ from braintumor.dicomweb.results import (
     segmentation,
     structured_report,
 )
-from braintumor.errors import BrainTumorError
+from braintumor.errors import BrainTumorError, FileTooLargeError
+from braintumor.series import classify_series, series_from_parts
 
 if TYPE_CHECKING:
     from dicomweb_client.api import DICOMwebClient
@@ -87,13 +88,9 @@ def mr_series(client: DICOMwebClient, url: str, study: str,
 def classify_one(client: DICOMwebClient, url: str, classifier: Classifier, study: str, series: str,
                  instances: int | None, store: bool) -> dict[str, Any]:
     """Retrieve, classify and (``store``) write back one series; the answer as JSON."""
-    from braintumor.series import classify_series, series_from_parts
-
     settings = classifier.settings
     started = time.perf_counter()
     if instances is not None and instances > settings.MAX_SERIES_SLICES:
-        from braintumor.errors import FileTooLargeError
-
         raise FileTooLargeError(f"The series has {instances} instances; the limit is "
                                 f"{settings.MAX_SERIES_SLICES} (MAX_SERIES_SLICES)")
     datasets = call("retrieving the series", url,

@@ -44,10 +44,12 @@ from braintumor.model.onnx_archive import (
     ONNX_ARCHIVE_ENTRY,
     ONNX_MANIFEST_ENTRY,
     keras_checksum,
+    manifest_state,
     onnx_state,
     pack_manifest,
     unpack_manifest,
 )
+from braintumor.model.onnx_runtime import OnnxModel, load_onnx_model
 from braintumor.preprocessing import InputSpec
 
 log = logging.getLogger(__name__)
@@ -136,8 +138,6 @@ def onnx_threads(workers: int = 1, cores: int | None = None) -> int:
 
 def runtime_of(model: object) -> str:
     """"onnxruntime" or "tensorflow": what runs a served model (``/api/health``)."""
-    from braintumor.model.onnx_runtime import OnnxModel
-
     return "onnxruntime" if isinstance(model, OnnxModel) else "tensorflow"
 
 
@@ -199,8 +199,6 @@ def _current_graph(model_path: Path, gradcam_layer: str, segmentation_layer: str
     graph_file, manifest_file = cache_paths(model_path, keras_checksum(model_path))
     if not (graph_file.is_file() and manifest_file.is_file()):
         return None
-    from braintumor.model.onnx_archive import manifest_state
-
     graph, packed = graph_file.read_bytes(), manifest_file.read_bytes()
     try:
         manifest, _ = unpack_manifest(packed)
@@ -326,8 +324,6 @@ def load_serving_model(settings: RuntimeSettings, path: Path | None = None, thre
         return _tensorflow_model(settings, model_path, warm_up)
     metadata = metadata or _bare_metadata(manifest, settings)
     _check_settings(metadata, settings)
-    from braintumor.model.onnx_runtime import load_onnx_model
-
     model = load_onnx_model(model_path, threads, metadata, gradcam_layer, warm_up,
                             graph=graph, packed=packed)
     log.info("model %s on ONNX Runtime (%d threads; graph from the %s)", model_path.name,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from braintumor.datasets.folders import ImageSet, load_folder, load_tumour_slices
+from braintumor.datasets.parquet import load_parquet
 from braintumor.training.masks import UNKNOWN as NO_OUTLINE
 from braintumor.training.masks import outline_targets
 from braintumor.training.partial import tumour_any
@@ -59,9 +60,6 @@ class TrainingData:
 def load_training_images(config: TrainConfig) -> ImageSet:
     """The recipe's class-folder images (or its Parquet), framed as the recipe says."""
     if config.parquet:
-        # Spark is optional: only a Parquet-fed run needs it
-        from braintumor.datasets.parquet import load_parquet
-
         if config.framing != "stretch":
             raise ValueError("--parquet holds stretched pixels: train it with framing 'stretch'"
                              " or preprocess with the same --framing and train from folders")

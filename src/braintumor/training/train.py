@@ -37,6 +37,7 @@ import numpy as np
 from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
 from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, ModelMetadata, replace_metadata
+from braintumor.model.onnx_export import export_model_file
 from braintumor.ood.mahalanobis import pack
 from braintumor.preprocessing import to_model_input
 from braintumor.training import architectures
@@ -310,8 +311,6 @@ def export_onnx_graph(out: Path) -> None:
     """The saved model's ONNX graph, stored in it: what the service runs (ONNX Runtime,
     braintumor.model.runtime). A failed export costs only the graph, not the run: the
     model is served by TensorFlow, and `braintumor export-onnx --model` tries again."""
-    from braintumor.model.onnx_export import export_model_file
-
     try:
         export_model_file(out)
     except Exception:
