@@ -18,7 +18,7 @@ import sys
 import time
 
 import requests
-from common import BIN, DATA, REPO, free_port, tree_peak_rss_mb
+from common import DATA, REPO, served, tree_peak_rss_mb
 
 #: The target for a 24-slice series on two cores, over HTTP.
 TARGET_MS = 1000.0
@@ -78,34 +78,15 @@ def report(result: dict, origin: str) -> str:
 
 
 def main() -> None:
-    import os
-    import subprocess
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--slices", type=int, default=24)
     args = parser.parse_args()
     files, origin = series_upload(args.slices)
-    port = free_port()
-    env = dict(os.environ, FLASK_PORT=str(port), FLASK_HOST="127.0.0.1", LOG_LEVEL="WARNING")
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(BIN), "serve"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"{url}/api/health", timeout=30).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.2)
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not become healthy")
+    with served() as (url, server):
         result = time_series(url, files, args.requests)
         rss = tree_peak_rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(report(result, origin) + f"; server peak RSS {rss:.0f} MB")
 
 

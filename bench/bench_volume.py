@@ -16,14 +16,12 @@ import argparse
 import base64
 import gzip
 import os
-import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import requests
-from common import BIN, REPO, free_port, sample_upload, tree_peak_rss_mb
+from common import percentile, sample_upload, served, tree_peak_rss_mb
 
 SHAPE = (240, 240, 155)
 
@@ -75,10 +73,6 @@ def volume_upload() -> tuple[bytes, str]:
     return gzip.compress(raw, compresslevel=6), origin
 
 
-def _median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
 def time_volume(url: str, data: bytes, requests_n: int) -> dict:
     """Seconds of POST /api/classify-series with ``data``, after one warm-up request."""
     session = requests.Session()
@@ -97,8 +91,8 @@ def time_volume(url: str, data: bytes, requests_n: int) -> dict:
     seconds = [elapsed for elapsed, _ in timed]
     body = timed[-1][1]
     pictures = body["key_slice"]["visualization"]
-    return {"p50_s": _median(seconds), "max_s": max(seconds), "requests": requests_n,
-            "server_s": _median([b["processing_time_ms"] / 1000.0 for _, b in timed]),
+    return {"p50_s": percentile(seconds, 50), "max_s": max(seconds), "requests": requests_n,
+            "server_s": percentile([b["processing_time_ms"] / 1000.0 for _, b in timed], 50),
             "slices": body["series"]["slice_count"],
             "answered": body["summary"]["slices_answered"],
             "pictures": sorted(pictures),
@@ -120,7 +114,7 @@ def time_single(url: str, upload: tuple[str, bytes], n: int) -> float:
 
     for _ in range(3):
         once()
-    return _median([once() for _ in range(n)])
+    return percentile([once() for _ in range(n)], 50)
 
 
 def report(volume: dict, origin: str, mb: float, single_ms: float) -> str:
@@ -142,29 +136,11 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="MODEL_PATH (default: the default)")
     args = parser.parse_args()
     data, origin = volume_upload()
-    port = free_port()
-    env = dict(os.environ, FLASK_PORT=str(port), FLASK_HOST="127.0.0.1", LOG_LEVEL="WARNING")
-    if args.model:
-        env["MODEL_PATH"] = str(Path(args.model).resolve())
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([str(BIN), "serve"], env=env, cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"{url}/api/health", timeout=30).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                time.sleep(0.2)
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not become healthy")
+    extra = {"MODEL_PATH": str(Path(args.model).resolve())} if args.model else {}
+    with served(extra) as (url, server):
         volume = time_volume(url, data, args.requests)
         single = time_single(url, sample_upload(), args.single)
         rss = tree_peak_rss_mb(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(report(volume, origin, len(data) / 1e6, single) + f"; server peak RSS {rss:.0f} MB")
 
 

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import requests
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("BRAINTUMOR_DATA", REPO.parent / "shared/datasets/brain-tumor-mri"))
@@ -51,3 +56,29 @@ def tree_peak_rss_mb(pid: int) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
+
+
+@contextmanager
+def served(extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """(base URL, server process) of `braintumor serve` on a free loopback port, once it
+    answers /api/health; stopped when the block ends."""
+    port = free_port()
+    env = dict(os.environ, FLASK_PORT=str(port), FLASK_HOST="127.0.0.1", LOG_LEVEL="WARNING",
+               **(extra_env or {}))
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(BIN), "serve"], env=env, cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"{url}/api/health", timeout=30).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                time.sleep(0.2)
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not become healthy")
+        yield url, server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

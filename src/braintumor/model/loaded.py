@@ -39,11 +39,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from braintumor.errors import ModelLoadError
-from braintumor.model.archive import read_archive_entry
 from braintumor.model.explanation import Explanation
 from braintumor.model.gradcam import grad_cam
-from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory, with_mirror
-from braintumor.model.metadata import ModelMetadata, read_metadata
+from braintumor.model.memory import FeatureMemory, read_memory, with_mirror
+from braintumor.model.metadata import ModelMetadata, load_metadata
 from braintumor.preprocessing import InputSpec, to_model_input
 
 log = logging.getLogger(__name__)
@@ -280,27 +279,6 @@ def _check(keras_model, metadata: ModelMetadata, settings: ModelSettings) -> Non
         )
 
 
-def _load_memory(model_path: Path, metadata: ModelMetadata, keras_model
-                 ) -> FeatureMemory | None:
-    """The model's nearest-neighbour memory, or None when it has none.
-
-    A memory that does not fit the model stops start-up: serving the head alone would
-    silently change every answer from what the model card reports.
-    """
-    data = read_archive_entry(model_path, MEMORY_ARCHIVE_ENTRY)
-    if data is None:
-        return None
-    try:
-        memory = FeatureMemory.from_npz(data)
-    except (KeyError, ValueError, OSError) as exc:
-        raise ModelLoadError("MODEL_PATH", f"unreadable nearest-neighbour memory: {exc}"
-                             ) from None
-    if memory.classes != len(metadata.class_names):
-        raise ModelLoadError("MODEL_PATH", f"the memory has {memory.classes} classes, the "
-                                           f"model {len(metadata.class_names)}")
-    return memory
-
-
 def load_model(settings: ModelSettings, path: Path | None = None,
                warm_up: bool = True) -> LoadedModel:
     """Load MODEL_PATH (or ``path``) once; raises ModelLoadError naming the setting."""
@@ -318,17 +296,10 @@ def load_model(settings: ModelSettings, path: Path | None = None,
         raise ModelLoadError(
             "MODEL_PATH", f"cannot load {model_path}: {type(exc).__name__}: {exc}".split("\n")[0]
         ) from None
-    raw = read_metadata(model_path)
-    if raw is None:
-        metadata = _default_metadata(keras_model, settings)
-    else:
-        try:
-            metadata = ModelMetadata.from_dict(*raw)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelLoadError("MODEL_PATH", f"unreadable model metadata: {exc}") from None
+    metadata = load_metadata(model_path) or _default_metadata(keras_model, settings)
     _check(keras_model, metadata, settings)
     loaded = LoadedModel(keras_model, metadata, model_path, settings.GRADCAM_LAYER,
-                         memory=_load_memory(model_path, metadata, keras_model))
+                         memory=read_memory(model_path, len(metadata.class_names)))
     if warm_up:
         loaded.warm_up()
     log.info("model %s loaded in %.2fs (metadata: %s, Grad-CAM layer %s)", model_path.name,

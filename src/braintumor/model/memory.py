@@ -47,11 +47,16 @@ import io
 import itertools
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from braintumor.errors import ModelLoadError
+from braintumor.model.archive import read_archive_entry
+
 #: Archive entry (or ``<model>.memory.npz`` sidecar) holding the memory's arrays.
 MEMORY_ARCHIVE_ENTRY = "braintumor-memory.npz"
+
 METHOD = "cosine-knn-softmax-vote"
 
 #: The grid searched on the validation split.
@@ -294,3 +299,23 @@ def choose_settings(train_features: np.ndarray, train_labels: np.ndarray,
 def best_setting(rows: list[dict]) -> dict:
     """The row with the best validation accuracy; the lower log-loss breaks ties."""
     return max(rows, key=lambda r: (round(r["accuracy"], 6), -r["nll"]))
+
+
+def read_memory(model_path: Path, classes: int) -> FeatureMemory | None:
+    """The model file's nearest-neighbour memory, or None when it has none.
+
+    A memory that does not fit the model stops start-up (ModelLoadError): serving the head
+    alone would silently change every answer from what the model card reports.
+    """
+    data = read_archive_entry(model_path, MEMORY_ARCHIVE_ENTRY)
+    if data is None:
+        return None
+    try:
+        memory = FeatureMemory.from_npz(data)
+    except (KeyError, ValueError, OSError) as exc:
+        raise ModelLoadError("MODEL_PATH", f"unreadable nearest-neighbour memory: {exc}"
+                             ) from None
+    if memory.classes != classes:
+        raise ModelLoadError("MODEL_PATH", f"the memory has {memory.classes} classes, the "
+                                           f"model {classes}")
+    return memory

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from braintumor.errors import ModelLoadError
 from braintumor.model.archive import add_entry, read_entry, write_entries
 from braintumor.preprocessing import InputSpec
 
@@ -82,6 +83,18 @@ class ModelMetadata:
             memory=dict(data.get("memory") or {}),
             source=source,
         )
+
+
+def load_metadata(model_path: Path) -> ModelMetadata | None:
+    """The model's metadata, None when it has none; unreadable metadata stops start-up
+    (a ModelLoadError naming MODEL_PATH), whichever runtime serves the model."""
+    raw = read_metadata(model_path)
+    if raw is None:
+        return None
+    try:
+        return ModelMetadata.from_dict(*raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError("MODEL_PATH", f"unreadable model metadata: {exc}") from None
 
 
 def read_metadata(model_path: Path) -> tuple[dict[str, Any], str] | None:

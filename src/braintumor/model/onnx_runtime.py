@@ -39,13 +39,13 @@ from braintumor.errors import ModelLoadError
 from braintumor.model.archive import read_archive_entry
 from braintumor.model.explanation import Explanation
 from braintumor.model.memory import (
-    MEMORY_ARCHIVE_ENTRY,
     FeatureMemory,
     l2_normalize,
+    read_memory,
     softmax,
     vote_in_numpy,
 )
-from braintumor.model.metadata import ModelMetadata, read_metadata
+from braintumor.model.metadata import ModelMetadata, load_metadata
 from braintumor.model.onnx_archive import (
     INPUT,
     ONNX_ARCHIVE_ENTRY,
@@ -275,29 +275,11 @@ class OnnxModel:
 
 
 def _metadata_of(model_path: Path) -> ModelMetadata:
-    raw = read_metadata(model_path)
-    if raw is None:
+    metadata = load_metadata(model_path)
+    if metadata is None:
         raise ModelLoadError("MODEL_PATH", f"{model_path.name} has no metadata to serve its "
                                            "ONNX graph with")
-    try:
-        return ModelMetadata.from_dict(*raw)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelLoadError("MODEL_PATH", f"unreadable model metadata: {exc}") from None
-
-
-def _memory_of(model_path: Path, metadata: ModelMetadata) -> FeatureMemory | None:
-    data = read_archive_entry(model_path, MEMORY_ARCHIVE_ENTRY)
-    if data is None:
-        return None
-    try:
-        memory = FeatureMemory.from_npz(data)
-    except (KeyError, ValueError, OSError) as exc:
-        raise ModelLoadError("MODEL_PATH", f"unreadable nearest-neighbour memory: {exc}"
-                             ) from None
-    if memory.classes != len(metadata.class_names):
-        raise ModelLoadError("MODEL_PATH", f"the memory has {memory.classes} classes, the "
-                                           f"model {len(metadata.class_names)}")
-    return memory
+    return metadata
 
 
 def load_onnx_model(model_path: Path, threads: int = 1, metadata: ModelMetadata | None = None,
@@ -341,7 +323,7 @@ def load_onnx_model(model_path: Path, threads: int = 1, metadata: ModelMetadata 
         raise ModelLoadError("MODEL_PATH", f"the ONNX graph has {manifest.get('classes')} "
                                            f"classes, the metadata {len(metadata.class_names)}")
     model = OnnxModel(graph, manifest, kernel, metadata, model_path,
-                      _memory_of(model_path, metadata), threads)
+                      read_memory(model_path, len(metadata.class_names)), threads)
     if warm_up:
         model.warm_up()
     log.info("ONNX model %s loaded in %.2fs (%d threads; Grad-CAM %s)", model_path.name,
