@@ -163,6 +163,12 @@ class StretchFrame:
 
     shape: tuple[int, int]  # the upload's (height, width)
 
+    def apply(self, values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """float32 (H, W) of the upload's shape -> (size) in the model's space (bilinear)."""
+        height, width = size
+        return np.asarray(Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
+                          .resize((width, height), Image.Resampling.BILINEAR))
+
     def to_upload(self, values: np.ndarray) -> np.ndarray:
         """float32 map (h, w) of the model's space -> (H, W) of the upload (bilinear)."""
         height, width = self.shape

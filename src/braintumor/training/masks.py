@@ -21,7 +21,7 @@ from PIL import Image
 
 from braintumor.classes import is_no_tumour
 from braintumor.decoding import decode_file
-from braintumor.preprocessing import HeadFrame
+from braintumor.preprocessing import Frame, framed_pixels
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,10 @@ log = logging.getLogger(__name__)
 UNKNOWN = -1
 
 
-def frame_mask(grey: np.ndarray, mask: np.ndarray, size: tuple[int, int],
-               framing: str) -> np.ndarray:
-    """A 0/1 mask of ``grey``'s shape -> uint8 0/1 in the model's input space."""
-    values = (np.asarray(mask) > 0).astype(np.float32)
-    if framing == "head":
-        framed = HeadFrame.of(grey).apply(values, size)
-    else:
-        framed = np.asarray(Image.fromarray(values, mode="F").resize(
-            (size[1], size[0]), Image.Resampling.BILINEAR))
+def frame_mask(frame: Frame, mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A 0/1 mask of the upload's shape -> uint8 0/1 in the model's input space, through
+    the frame its picture was framed with."""
+    framed = frame.apply((np.asarray(mask) > 0).astype(np.float32), size)
     return (framed >= 0.5).astype(np.uint8)
 
 
@@ -69,11 +64,11 @@ def outline_targets(data_dir: Path, masks_dir: Path, paths: list[str], labels: n
         mask_file = (masks_dir / rel).with_suffix(".png")
         if label >= len(class_names) or not mask_file.is_file():
             return np.full(size, UNKNOWN, dtype=np.int8)
-        grey = np.asarray(decode_file(str(data_dir / rel)).grey, dtype=np.uint8)
+        _, frame = framed_pixels(decode_file(str(data_dir / rel)), size, framing)
         mask = np.asarray(Image.open(mask_file).convert("L"))
-        if mask.shape != grey.shape:
-            raise ValueError(f"{mask_file} is {mask.shape}, its image {grey.shape}")
-        return frame_mask(grey, mask, size, framing).astype(np.int8)
+        if mask.shape != frame.shape:
+            raise ValueError(f"{mask_file} is {mask.shape}, its image {frame.shape}")
+        return frame_mask(frame, mask, size).astype(np.int8)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         masks = np.stack(list(pool.map(target, zip(paths, labels.tolist(), strict=True))))

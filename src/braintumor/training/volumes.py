@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from braintumor.classes import is_no_tumour
-from braintumor.preprocessing import HeadFrame, canonical_pixels
+from braintumor.preprocessing import framed_pixels
 from braintumor.series.nifti import series_from_nifti
 from braintumor.training.masks import frame_mask
 
@@ -160,14 +160,10 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
         grey = np.asarray(picture.grey, dtype=np.uint8)
         if (grey > 0.12 * max(float(np.percentile(grey, 99)), 1.0)).mean() < MIN_FOREGROUND:
             return
-        pixels.append(canonical_pixels(picture, size, framing))
-        if outline is None:
-            outlines.append(np.zeros(size, dtype=np.int8))
-        elif framing == "head":
-            framed = HeadFrame.of(grey).apply(outline.astype(np.float32), size)
-            outlines.append((framed >= 0.5).astype(np.int8))
-        else:
-            outlines.append(frame_mask(grey, outline, size, framing).astype(np.int8))
+        framed, frame = framed_pixels(picture, size, framing)
+        pixels.append(framed)
+        outlines.append(np.zeros(size, dtype=np.int8) if outline is None
+                        else frame_mask(frame, outline, size).astype(np.int8))
         labels.append(label)
         cases.append(case)
         paths.append(path)
