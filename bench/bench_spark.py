@@ -74,7 +74,7 @@ def plain_loop(files: list[Path], settings) -> tuple[float, float, int]:
 
 def spark_runs(inputs: str | list[str], settings, runs: int) -> tuple[float, list[float], int]:
     """(session start-up s, seconds per classify job, rows of the last job)."""
-    from braintumor.spark.classify import classify_images
+    from braintumor.spark.classify_job import classify_images
     from braintumor.spark_session.session import job_session
 
     started = time.perf_counter()

@@ -205,11 +205,11 @@ def test_a_cycle_is_found():
     ("braintumor.classify", "braintumor.training.train", True),
     ("braintumor.ood.detector", "braintumor.config", True),
     ("braintumor.training.ood_fit", "braintumor.ood.detector", False),
-    ("braintumor.api.routes", "braintumor.decoding", False),
+    ("braintumor.api.classify_routes", "braintumor.decoding", False),
     ("braintumor.spark.submit", "braintumor.cli", True),
-    ("braintumor.datasets.parquet", "braintumor.spark.classify", True),
+    ("braintumor.datasets.parquet", "braintumor.spark.classify_job", True),
     ("braintumor.datasets.parquet", "braintumor.spark_session.session", False),
-    ("braintumor.evaluation.run", "braintumor.spark.classify", True),  # independent
+    ("braintumor.evaluation.run", "braintumor.spark.classify_job", True),  # independent
     ("braintumor.model.loaded", "braintumor.explain.render", False),  # non-independent
     ("braintumor.spark_session.session", "braintumor", False),
     ("braintumor", "braintumor.errors", True),

@@ -18,7 +18,7 @@ from braintumor.errors import ConfigError, NotBrainMRIError
 from braintumor.model import load_model, load_serving_model, onnx_threads
 from braintumor.model.metadata import read_metadata
 from braintumor.server import serve
-from braintumor.spark.cli import add_parser as add_spark_parser
+from braintumor.spark.spark_command import add_parser as add_spark_parser
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -62,7 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         sources=args.sources or "", augment=args.augment,
         label_smoothing=args.label_smoothing, ema=args.ema, memory=not args.no_memory,
         memory_scope=args.memory_scope, masks=args.masks or "", volumes=args.volumes or "",
-        outline_weight=args.outline_weight,
+        outline_weight=args.outline_weight, init_weights=args.init_weights or "",
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -218,10 +218,10 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
                    help="frame of a multi-frame DICOM, 0-based (default: the middle one)")
     p.set_defaults(func=_cmd_classify)
 
-    from braintumor.series.cli import add_parser as add_series_parser
+    from braintumor.series.series_command import add_parser as add_series_parser
 
     add_series_parser(sub)  # classify-series
-    from braintumor.dicomweb.cli import add_parser as add_dicomweb_parser
+    from braintumor.dicomweb.dicomweb_command import add_parser as add_dicomweb_parser
 
     add_dicomweb_parser(sub)  # dicomweb classify | watch
     from braintumor.api.ops_cli import add_parser as add_ops_parser
@@ -278,6 +278,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
                         "training, their validation cases' the validation split")
     p.add_argument("--outline-weight", type=float, default=1.0,
                    help="weight of the outline loss against the classification loss")
+    p.add_argument("--init-weights", default=None,
+                   help="start from an earlier run's weights (its *.best.weights.h5, same "
+                        "architecture) instead of a random initialisation")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
@@ -297,7 +300,7 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--no-ood", action="store_true",
                    help="skip the not-a-brain-MRI measurement (Testing against the OOD set)")
     p.set_defaults(func=_cmd_evaluate)
-    from braintumor.evaluation.cli import add_parser as add_evaluation_parser
+    from braintumor.evaluation.evaluate_commands import add_parser as add_evaluation_parser
 
     add_evaluation_parser(sub, data)  # evaluate-series, evaluate-localisation
 

@@ -19,7 +19,7 @@ BROKEN = ("meningioma/corrupt.png", "notumor/letter.jpg")
 
 @pytest.fixture(scope="module")
 def classified(spark, spark_settings, messy_tree, tmp_path_factory):
-    from braintumor.spark.classify import run_classify
+    from braintumor.spark.classify_job import run_classify
 
     base = tmp_path_factory.mktemp("classify")
     heatmaps = base / "heatmaps"
@@ -95,7 +95,7 @@ def test_not_brain_mri_rows(spark, tiny_ood_model_path, tmp_path, policy):
     from dataclasses import replace
 
     from braintumor.config import Settings
-    from braintumor.spark.classify import run_classify
+    from braintumor.spark.classify_job import run_classify
 
     from .helpers import SPARK_SETTINGS
 
@@ -145,7 +145,7 @@ def test_heatmap_folder_is_local_or_refused(tmp_path, monkeypatch):
     import os
 
     from braintumor.errors import ConfigError
-    from braintumor.spark.classify import heatmap_folder
+    from braintumor.spark.classify_job import heatmap_folder
 
     monkeypatch.chdir(tmp_path)
     assert heatmap_folder("maps") == os.path.join(os.getcwd(), "maps")

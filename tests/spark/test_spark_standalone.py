@@ -78,7 +78,7 @@ def test_classify_with_a_packed_environment(cluster, tiny_ood_model_path, messy_
     and the rest (about 2 GB unpacked) on spark.archives, run as
     ./environment/bin/python, and the package from the CLI's zip. A corrupt file and a
     letter named .jpg are one error row each, never a failed job."""
-    archive = packed_environment(tmp_path, ["braintumor.spark.classify", "tensorflow",
+    archive = packed_environment(tmp_path, ["braintumor.spark.classify_job", "tensorflow",
                                             "keras", "h5py", "pandas", "pyarrow"])
     bare = subprocess.run([str(tmp_path / "env" / "bin" / "python"), "-c", "import braintumor"],
                           capture_output=True)

@@ -9,11 +9,11 @@ import time
 from flask import Flask, Request
 from flask_cors import CORS
 
+from braintumor.api.classify_routes import bp
 from braintumor.api.errors import register_error_handlers
 from braintumor.api.frontend import bp as frontend_bp
 from braintumor.api.operations import EXPOSED_HEADERS, init_operations
-from braintumor.api.routes import bp
-from braintumor.api.series import bp as series_bp
+from braintumor.api.series_routes import bp as series_bp
 from braintumor.api.service import Service
 from braintumor.api.spark_status import start_spark
 from braintumor.classify import Classifier

@@ -3,7 +3,7 @@
 One process serves both, so the page calls the API on its own origin. ``GET /`` answers
 with the page only when the client prefers HTML (browsers ask for ``text/html`` first);
 curl (``*/*``) and API clients (``application/json``) keep getting the API's JSON from
-:func:`braintumor.api.routes.index`. The page's scripts, styles and icons live under
+:func:`braintumor.api.classify_routes.index`. The page's scripts, styles and icons live under
 ``/assets/``; no other path is taken from the API.
 """
 

@@ -2,8 +2,8 @@
 one for the series, and the key slice explained (``POST /api/classify-series``,
 ``braintumor classify-series``, ``braintumor dicomweb``)."""
 
-from braintumor.series.classify import SeriesResult, classify_series
 from braintumor.series.inputs import series_from_parts, series_from_path
+from braintumor.series.run import SeriesResult, classify_series
 from braintumor.series.volume import SeriesSlice, SeriesVolume
 
 __all__ = ["SeriesResult", "SeriesSlice", "SeriesVolume", "classify_series",

@@ -52,7 +52,7 @@ from braintumor.explain.render import PICTURES
 from braintumor.series import SeriesResult, SeriesVolume, classify_series, series_from_parts
 from braintumor.series.archive import is_zip
 from braintumor.series.nifti import looks_like_nifti
-from braintumor.spark.classify import (
+from braintumor.spark.classify_job import (
     heatmap_folder,
     probability_column,
     ship_model,

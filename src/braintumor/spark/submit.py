@@ -17,7 +17,8 @@ import sys
 
 
 def main() -> int:
-    from braintumor.spark.cli import main as spark_main  # only once __main__ fixed sys.path
+    # only once __main__ fixed sys.path
+    from braintumor.spark.spark_command import main as spark_main
 
     return spark_main(sys.argv[1:])
 

@@ -95,6 +95,9 @@ def fit_with_outline(classifier, config: TrainConfig, fit_data: tuple,
         loss_weights=[1.0, config.outline_weight],
         metrics=[[PartialAccuracy(config.class_names)], []],
     )
+    if config.init_weights:  # a resumed run's backup, restored at fit's start, wins
+        model.load_weights(config.init_weights)
+        log.info("starting from the weights of %s", config.init_weights)
     best = run_dir / "train.best.weights.h5"
     swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema > 0 else []
     callbacks = [

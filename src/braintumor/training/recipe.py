@@ -62,6 +62,9 @@ class TrainConfig:
     volumes: str = ""
     #: Weight of the outline loss against the classification loss.
     outline_weight: float = 1.0
+    #: Weights of an earlier run of the same architecture (its ``*.best.weights.h5``) to
+    #: start from instead of a random initialisation (a warm restart of the schedule).
+    init_weights: str = ""
 
     @property
     def spec(self) -> InputSpec:

@@ -105,6 +105,10 @@ def assemble(config: TrainConfig) -> TrainingData:
     return TrainingData(images, train_idx, val_idx, full, collections, outlines)
 
 
+#: The sampling collection of every volume slice (training.sources.balanced_weights).
+VOLUMES_COLLECTION = "volumes"
+
+
 def _cache(config: TrainConfig) -> Path | None:
     return Path(config.cache_dir) if config.cache_dir else None
 
@@ -130,8 +134,9 @@ def _with_volume_slices(config: TrainConfig, images: ImageSet, train_idx: np.nda
         labels.append(part.labels)
         masks.append(part.outlines)
         paths += part.paths
-        collections += [f"volumes:{p.split('#')[1].split(':')[0] if '#' in p else 'tumour'}"
-                        for p in part.paths]
+        # one collection: inside a class the volumes weigh as much as each of the
+        # dataset's collections, not once per variant (whole head, skull-stripped, tumour)
+        collections += [VOLUMES_COLLECTION] * len(part.paths)
         full = np.concatenate([full, np.ones(len(part.paths), dtype=bool)])
     fingerprint = f"{images.fingerprint}+volumes:{len(paths) - len(images.paths)}"
     return (ImageSet(np.concatenate(pixels), np.concatenate(labels), paths, fingerprint),

@@ -98,6 +98,8 @@ def _fit(train_model, stage: str, config: TrainConfig, data: tuple, epochs: int,
     x_train, y_train, x_val, y_val, weights = data
     steps = int(np.ceil(len(x_train) / config.batch_size))
     _compile(train_model, config, steps, epochs, lr)
+    if config.init_weights:  # a resumed run's backup, restored at fit's start, wins
+        train_model.load_weights(config.init_weights)
     best = run_dir / f"{stage}.best.weights.h5"
     # with EMA, validation, the checkpoint and early stopping all see the averaged weights
     swap = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema > 0 else []

@@ -20,7 +20,7 @@ from types import FrameType
 from braintumor.command_line import run_command
 from braintumor.config import Settings
 from braintumor.errors import ConfigError
-from braintumor.spark.classify import run_classify
+from braintumor.spark.classify_job import run_classify
 from braintumor.spark.preprocess import run_preprocess
 from braintumor.spark.series import run_classify_series
 from braintumor.spark_session.commands import SparkJobError, run_spark_job
