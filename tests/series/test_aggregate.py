@@ -209,3 +209,17 @@ def test_without_a_no_tumour_class_the_earlier_rule_stands():
     np.testing.assert_allclose(summary.probabilities, np.mean([slices[0], slices[2]], axis=0))
     assert summary.rule == RULE_WITHOUT_NO_TUMOUR
     assert summary.assessed == [0, 2] and summary.not_assessed == [1]
+
+
+def test_a_model_may_carry_its_own_volume_threshold():
+    """A run at tumour probability 0.8 calls a tumour under a model's threshold of 0.7, not
+    under the default 0.95; the summary says which threshold it used, the rule too."""
+    run = volume(40, {i: glioma(0.8) for i in range(10, 14)})
+    default = aggregate(run, NAMES, spacing_mm=2.0)
+    own = aggregate(run, NAMES, spacing_mm=2.0, volume_threshold=0.7)
+    assert NAMES[default.class_id] == "No Tumor" and default.threshold == VOLUME_SLICE_THRESHOLD
+    assert NAMES[own.class_id] == "Glioma" and own.supporting == [10, 11, 12, 13]
+    assert own.threshold == 0.7 and ">= 0.7 in a volume" in own.rule
+    assert default.rule == RULE
+    short = aggregate(run[:6], NAMES, volume_threshold=0.99)  # no spacing: a short series
+    assert short.threshold == SLICE_THRESHOLD

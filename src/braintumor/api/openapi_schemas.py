@@ -209,6 +209,12 @@ def schemas() -> dict[str, Any]:
                             "type": "array", "items": {"type": "integer"},
                             "description": "indices of the slices the tumour call rests "
                                            "on; empty when the series is No Tumor"},
+                        "slice_threshold": {
+                            "type": "number", "minimum": 0, "maximum": 100,
+                            "description": "tumour probability (percent) a counted slice "
+                                           "needed to call a tumour in this series: the "
+                                           "model's own volume threshold when it carries "
+                                           "one, else the rule's default"},
                     },
                 },
                 "key_slice": {"allOf": [ref("schemas", "SliceAnswer"), {

@@ -1,5 +1,6 @@
-"""``braintumor evaluate-series`` and ``braintumor evaluate-localisation``: whole volumes
-as the series endpoint answers them, and whether the heatmaps fall on the tumour."""
+"""``braintumor evaluate-series``, ``fit-series-threshold`` and ``evaluate-localisation``:
+whole volumes as the series endpoint answers them (and the volume threshold a model
+carries, chosen on them), and whether the heatmaps fall on the tumour."""
 
 from __future__ import annotations
 
@@ -51,6 +52,22 @@ def cmd_evaluate_localisation(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit_series_threshold(args: argparse.Namespace) -> int:
+    from braintumor.evaluation.series_threshold import fit_series_threshold
+
+    folder = Path(args.folder)
+    if not (folder / "manifest.tsv").is_file():
+        raise ConfigError("FOLDER", f"no manifest.tsv in {folder}")
+    classifier = _classifier(args)
+    try:
+        written = fit_series_threshold(classifier, args.settings, folder, classifier.model.path,
+                                       Path(args.out) if args.out else None)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError("fit-series-threshold", str(exc)) from None
+    print(json.dumps(written, indent=2))
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction, data: Path | None = None) -> None:
     """Register ``evaluate-series`` and ``evaluate-localisation`` on the main command's
     sub-parsers; ``data`` is the dataset folder (BRAINTUMOR_DATA) the defaults sit by."""
@@ -67,6 +84,14 @@ def add_parser(sub: argparse._SubParsersAction, data: Path | None = None) -> Non
     p.add_argument("--model", default=None, help="the model (default: MODEL_PATH)")
     p.add_argument("--out", default="reports/series")
     p.set_defaults(func=cmd_evaluate_series)
+
+    p = sub.add_parser("fit-series-threshold",
+                       help="choose the model's volume slice threshold on the validation "
+                            "volumes and write it into its metadata")
+    p.add_argument("folder", help="a volumes folder with manifest.tsv")
+    p.add_argument("--model", default=None, help="the model (default: MODEL_PATH)")
+    p.add_argument("--out", default=None, help="write a copy here instead of in place")
+    p.set_defaults(func=cmd_fit_series_threshold)
 
     p = sub.add_parser("evaluate-localisation",
                        help="pointing game, energy in mask and outline Dice on a training "

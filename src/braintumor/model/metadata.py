@@ -49,6 +49,9 @@ class ModelMetadata:
     ood: dict[str, Any] = field(default_factory=dict)
     #: The nearest-neighbour memory's description (braintumor.model.memory); empty if none.
     memory: dict[str, Any] = field(default_factory=dict)
+    #: The series rule's settings chosen for this model (``volume_slice_threshold``, and
+    #: the validation figures it was chosen on); empty: the rule's defaults.
+    series: dict[str, Any] = field(default_factory=dict)
     #: Where the metadata came from: "embedded", "sidecar" or "defaults".
     source: str = "defaults"
 
@@ -56,7 +59,7 @@ class ModelMetadata:
         data = asdict(self)
         data["input"] = self.input.to_dict()
         data.pop("source")
-        for optional in ("ood", "memory", "segmentation_layer"):
+        for optional in ("ood", "memory", "series", "segmentation_layer"):
             if not data[optional]:
                 data.pop(optional)
         data["format"] = FORMAT
@@ -81,6 +84,7 @@ class ModelMetadata:
             training=dict(data.get("training") or {}),
             ood=dict(data.get("ood") or {}),
             memory=dict(data.get("memory") or {}),
+            series=dict(data.get("series") or {}),
             source=source,
         )
 

@@ -12,7 +12,9 @@ slice alone):
 2. A slice's tumour probability is 1 - P(No Tumor); it **calls a tumour** when that is
    at least :data:`VOLUME_SLICE_THRESHOLD` in a volume (defined in 3), at least
    :data:`SLICE_THRESHOLD` in any other series; its tumour class is its most probable
-   tumour class.
+   tumour class. A model may carry its own volume threshold, chosen on validation
+   volumes (``metadata.series``, ``braintumor fit-series-threshold``): slice models
+   differ in how sure they are, so one number cannot suit every model.
 3. **Support.** A volume (slice spacing known, at least :data:`VOLUME_MIN_ASSESSED`
    counted slices): a run of neighbouring counted slices that all call a tumour must
    span :data:`SUPPORT_MM` (a lesion is seen on neighbouring slices): at least
@@ -65,9 +67,12 @@ VOLUME_MIN_ASSESSED = 8
 #: Without support, the series tumour probability is at most this.
 NO_SUPPORT_CAP = 0.49
 
-RULE = ("counted slices: answered and assessed (enough brain in view; the others never "
+def rule_text(volume_threshold: float = VOLUME_SLICE_THRESHOLD) -> str:
+    """The rule in words, as ``summary.rule`` states it, with the volume threshold used."""
+    return (
+        "counted slices: answered and assessed (enough brain in view; the others never "
         "call a tumour); a slice calls a tumour when 1 - P(No Tumor) >= "
-        f"{VOLUME_SLICE_THRESHOLD:g} in a volume, >= {SLICE_THRESHOLD:g} in a short series; "
+        f"{volume_threshold:g} in a volume, >= {SLICE_THRESHOLD:g} in a short series; "
         "a tumour needs support: in a volume (slice spacing known, "
         f">= {VOLUME_MIN_ASSESSED} counted slices) a run of neighbouring counted slices "
         f"calling a tumour spanning >= {SUPPORT_MM:g} mm (max(2, ceil({SUPPORT_MM:g} mm / "
@@ -77,6 +82,9 @@ RULE = ("counted slices: answered and assessed (enough brain in view; the others
         "with the highest tumour probability and the tumour probability its; without, No "
         "Tumor, the mean over the counted slices, the counted slice with the highest "
         f"tumour probability as key, its tumour probability capped at {NO_SUPPORT_CAP:g}")
+
+
+RULE = rule_text()
 
 RULE_WITHOUT_NO_TUMOUR = (
     "the model has no No Tumor class: the series class is the class of the most answered "
@@ -104,6 +112,8 @@ class SeriesSummary:
     #: Positions of the slices the series' call rests on (empty without support).
     supporting: list[int] = field(default_factory=list)
     rule: str = RULE
+    #: The tumour probability a counted slice needed to call a tumour in this series.
+    threshold: float = SLICE_THRESHOLD
 
 
 def required_run(spacing_mm: float) -> int:
@@ -155,11 +165,13 @@ def _legacy(probs: np.ndarray, answered: list[int], class_names: Sequence[str],
 
 def aggregate(probabilities: Sequence[np.ndarray | None], class_names: Sequence[str], *,
               assessed: Sequence[bool] | None = None,
-              spacing_mm: float | None = None) -> SeriesSummary | None:
+              spacing_mm: float | None = None,
+              volume_threshold: float | None = None) -> SeriesSummary | None:
     """Apply the module's rule; ``None`` entries are refused slices.
 
     ``assessed``: per slice, whether it shows enough brain (None: every slice does);
-    ``spacing_mm``: the slice spacing, None when unknown.
+    ``spacing_mm``: the slice spacing, None when unknown; ``volume_threshold``: the
+    model's own volume threshold (None: :data:`VOLUME_SLICE_THRESHOLD`).
 
     Returns None when no slice is answered, or (with a No Tumor class) when no answered
     slice is assessed: the caller refuses the series.
@@ -182,7 +194,9 @@ def aggregate(probabilities: Sequence[np.ndarray | None], class_names: Sequence[
     row = {i: k for k, i in enumerate(answered)}
     tumour = 1.0 - probs[:, no_tumour]
     volume = spacing_mm is not None and spacing_mm > 0 and len(counted) >= VOLUME_MIN_ASSESSED
-    threshold = VOLUME_SLICE_THRESHOLD if volume else SLICE_THRESHOLD
+    if volume_threshold is None:
+        volume_threshold = VOLUME_SLICE_THRESHOLD
+    threshold = volume_threshold if volume else SLICE_THRESHOLD
     calls = [i for i in counted if tumour[row[i]] >= threshold]
     support = supporting_slices(calls, len(counted), spacing_mm)
     tumour_classes = [c for c in range(len(class_names)) if c != no_tumour]
@@ -206,4 +220,5 @@ def aggregate(probabilities: Sequence[np.ndarray | None], class_names: Sequence[
         class_id=int(series_class), probabilities=mean, tumour_probability=series_tumour,
         key_index=int(key), answered=len(answered), refused=total - len(answered),
         class_counts=np.bincount(probs.argmax(axis=1), minlength=len(class_names)),
-        assessed=counted, not_assessed=not_assessed, supporting=list(support))
+        assessed=counted, not_assessed=not_assessed, supporting=list(support),
+        rule=rule_text(volume_threshold), threshold=threshold)

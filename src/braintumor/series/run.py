@@ -111,6 +111,7 @@ class SeriesResult:
                                          strict=True)),
                 "key_slice": summary.key_index,
                 "rule": summary.rule,
+                "slice_threshold": round(100.0 * summary.threshold, 2),
                 "assessed_slices": len(summary.assessed),
                 "not_assessed": list(summary.not_assessed),
                 "supporting_slices": list(summary.supporting),
@@ -171,7 +172,9 @@ def classify_series(classifier: Classifier, volume: SeriesVolume,
     summary = aggregate([a.assessment.probabilities if a.answered else None
                          for a in answers], classifier.class_names,
                         assessed=[a.assessed for a in answers],
-                        spacing_mm=volume.spacing_mm)
+                        spacing_mm=volume.spacing_mm,
+                        volume_threshold=classifier.model.metadata.series.get(
+                            "volume_slice_threshold"))
     if summary is None:
         if any(a.answered for a in answers):
             raise _nothing_assessed(answers, pixel_mm is not None)
