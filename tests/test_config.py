@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import fields
 from pathlib import Path
 
@@ -251,3 +252,15 @@ def test_describe_is_plain_json():
     assert described["MODEL_PATH"].endswith("models/braintumor-cnn.keras")
     assert described["IMAGE_SIZE"] == [224, 224]
     assert described["CORS_ORIGINS"] == ["http://localhost:3000"]
+
+
+def test_the_decoders_pixel_limit_is_the_settings_default():
+    from braintumor.decoding import DicomFrameDecoder, decode_file, decode_image
+    from braintumor.dicom import DicomFrames, decode_dicom
+    from braintumor.preprocessing import preprocess_bytes
+    from braintumor.spark.preprocess import preprocess_images
+
+    for function in (decode_image, decode_file, DicomFrameDecoder, decode_dicom, DicomFrames,
+                     preprocess_bytes, preprocess_images):
+        limit = inspect.signature(function).parameters["max_pixels"].default
+        assert limit == Settings().MAX_IMAGE_PIXELS == load_settings({}).MAX_IMAGE_PIXELS

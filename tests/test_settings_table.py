@@ -1,12 +1,14 @@
-"""The settings table drives loading, the groups and the README: they cannot drift apart."""
+"""Settings' fields drive loading, the groups and the README: they cannot drift apart."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+import pickle
+from dataclasses import FrozenInstanceError, fields
 from pathlib import Path
 
 import pytest
 
+from braintumor import config
 from braintumor.classes import DEFAULT_CLASS_NAMES
 from braintumor.config import GROUPS, SETTINGS, Settings, load_settings, settings_markdown
 from braintumor.errors import ConfigError
@@ -32,6 +34,22 @@ def test_every_setting_is_in_the_table_once_and_in_one_group():
     assert set(names) == {f.name for f in fields(Settings)} - derived
     grouped = [f.name for group in GROUPS.values() for f in fields(group)]
     assert sorted(grouped) == sorted([*names, *derived])
+    assert [s.name for s in SETTINGS] == [f.name for f in fields(Settings) if f.name in names]
+    assert {s.group for s in SETTINGS} == set(GROUPS)
+
+
+def test_each_group_is_a_frozen_class_of_its_fields_only():
+    settings = load_settings({"SPARK_MASTER": "local[2]"})
+    for name, group in GROUPS.items():
+        part = getattr(settings, name)
+        assert type(part) is group is getattr(config, group.__name__)
+        assert group.__name__ == f"{name.title()}Settings" and group.__doc__
+        assert {f.name for f in fields(part)} == {
+            f.name for f in fields(Settings) if f.metadata["group"] == name}
+        assert pickle.loads(pickle.dumps(part)) == part  # Spark ships them to its workers
+    assert not hasattr(settings.spark, "MODEL_PATH")
+    with pytest.raises(FrozenInstanceError):
+        settings.spark.SPARK_MASTER = "local[1]"
 
 
 @pytest.mark.parametrize("name", [s.name for s in SETTINGS])

@@ -4,15 +4,30 @@ Settings are read once into a frozen :class:`Settings` and passed down; nothing 
 the package reads the environment. A value that cannot be parsed raises
 :class:`~braintumor.errors.ConfigError` naming the setting, so start-up fails with one
 clear line instead of a traceback halfway through the first request.
+
+Each setting is declared once, as a field of :class:`Settings` made by :func:`setting`:
+its type and default, the parser that reads its variable (mypy checks that both agree
+with the type), its help for the README's table and its group. :data:`SETTINGS` (what
+:func:`load_settings` and :func:`settings_markdown` read) and the groups are derived
+from those fields.
+
+The groups: each part of the service is handed the group it uses (``settings.model``,
+``settings.spark``...). At run time a group is a frozen dataclass made from the fields
+that name it (:data:`GROUPS`), so it holds those values and no others. To the type
+checker each group type is :class:`Settings` itself: Python's types cannot say "these
+fields of that class" without restating each of them (a Protocol would need a read-only
+property per field), so mypy checks what a part reads against :class:`Settings`, and
+the group's run-time class, with the tests, against its group.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from copy import copy
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from braintumor.classes import DEFAULT_CLASS_NAMES as CLASS_NAMES
 from braintumor.config_parsers import (
@@ -28,6 +43,7 @@ from braintumor.config_parsers import (
     parse_size,
     parse_text,
 )
+from braintumor.dicom import DEFAULT_MAX_PIXELS
 from braintumor.policies import OOD_POLICIES
 
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
@@ -47,76 +63,170 @@ MODEL_RUNTIMES = ("auto", "onnx", "tensorflow")
 #: Scalings a bare model (one without metadata) may declare through INPUT_SCALING.
 INPUT_SCALINGS = ("unit", "raw", "symmetric", "caffe", "torch")
 
+#: The groups, by the name of the :class:`Settings` property that hands each out.
+GROUP_DOCS = {
+    "serving": "The HTTP server, its limits and its answers (api, server).",
+    "model": "Which model is served and how a model without metadata is read (model).",
+    "ood": "The not-a-brain-MRI decision (ood).",
+    "spark": "The SparkSession of the batch jobs and of SPARK_ENABLED (spark_session).",
+    "data": "Where the offline commands find the dataset (cli's defaults).",
+    "operations": "Running as a service: logs, metrics, keys, limits, audit, shutdown.",
+}
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of :data:`SETTINGS`: an environment variable, how it is read, what it means.
+
+    ``group`` is the :data:`GROUPS` key of the part of the service that uses it.
+    ``shown`` replaces the default in the README's table where the value itself would
+    mislead (a path on this machine, "none"). ``blank`` says what an empty value means:
+    the default (True), or a value to parse (False: ``FLASK_DEBUG=`` is false,
+    ``CORS_ORIGINS=`` allows no origin).
+    """
+
+    name: str
+    parse: Callable[[str, str], object]
+    help: str
+    group: str
+    shown: str | None = None
+    blank: bool = True
+
+
+def setting(default: _T, parse: Callable[[str, str], _T], help: str, group: str, *,
+            shown: str | None = None, blank: bool = True) -> _T:
+    """A :class:`Settings` field read from its variable by ``parse(name, raw)`` (the rest:
+    :class:`Setting`). A mutable default is copied for each instance. (Ruff cannot see that
+    this returns a :func:`dataclasses.field`: the ``noqa: RUF009`` below.)"""
+    meta = {"parse": parse, "help": help, "group": group, "shown": shown, "blank": blank}
+    if type(default).__hash__ is None:  # what dataclasses calls mutable (a dict)
+        return field(default_factory=lambda: copy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting of the service, with the spec's defaults."""
+    """Every setting of the service, with the spec's defaults, in the README's order."""
 
-    MODEL_PATH: Path = DEFAULT_MODEL_PATH
-    IMAGE_SIZE: tuple[int, int] = (224, 224)
-    CLASS_NAMES: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_CLASS_NAMES))
-    FLASK_HOST: str = "0.0.0.0"
-    FLASK_PORT: int = 5000
-    CORS_ORIGINS: tuple[str, ...] = ("http://localhost:3000",)
-    MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
-    FLASK_ENV: str = "development"
-    FLASK_DEBUG: bool = False
-    LOG_LEVEL: str = "INFO"
-    SPARK_APP_NAME: str = "BrainTumorClassification-Backend"
-    SPARK_MASTER: str = "local[*]"
-    SPARK_EXECUTOR_MEMORY: str = "2g"
-    SPARK_DRIVER_MEMORY: str = "2g"
-    SPARK_ENABLED: bool = False
-    #: A standalone master's web UI; empty means http://<master host>:8080.
-    SPARK_MASTER_WEBUI: str = ""
-    #: Seconds a job on a standalone master waits for its first executor.
-    SPARK_EXECUTOR_TIMEOUT: int = 45
-    #: Layer whose feature map Grad-CAM explains; empty means "find the last 4-D layer".
-    GRADCAM_LAYER: str = ""
-    #: What runs the model: "onnx" (ONNX Runtime), "tensorflow", or "auto" (ONNX Runtime
-    #: when the model file carries a current ONNX graph, else TensorFlow).
-    MODEL_RUNTIME: str = "auto"
-    #: Long side of the returned visualisations, in pixels (never below 224).
-    VISUALIZATION_MAX_SIZE: int = 512
-    #: Input scaling for a model that carries no metadata of its own.
-    INPUT_SCALING: str = "unit"
-    #: Largest decoded image accepted, in pixels; guards against decompression bombs.
-    MAX_IMAGE_PIXELS: int = 64_000_000
-    #: gunicorn worker processes and threads per worker.
-    WORKERS: int = 1
-    THREADS: int = 4
-    #: The built web page (index.html and assets/); served at / to browsers when present.
-    FRONTEND_DIST: Path = DEFAULT_FRONTEND_DIST
-    #: Not-a-brain-MRI images: "reject" (422 NOT_BRAIN_MRI), "warn" (answer, flagged), "off".
-    OOD_POLICY: str = "reject"
-    #: Feature-distance limit overriding the model's fitted one; None keeps the fitted one.
-    OOD_THRESHOLD: float | None = None
-    #: Most slices one series may have (POST /api/classify-series, classify-series, dicomweb).
-    MAX_SERIES_SLICES: int = 400
-    #: Largest series in bytes: the request body, a zip's expanded members, a NIfTI's data.
-    MAX_SERIES_BYTES: int = 512 * 1024 * 1024
-    #: The Brain Tumor MRI dataset (Training/, Testing/): the CLI's default --data.
-    BRAINTUMOR_DATA: Path = DEFAULT_DATA
-    #: Log lines as JSON objects ("json"), as text ("text"), or "auto": JSON under gunicorn.
-    LOG_FORMAT: str = "auto"
-    #: GET /metrics (Prometheus); METRICS_REQUIRE_KEY puts it behind API_KEYS_FILE's keys.
-    METRICS_ENABLED: bool = True
-    METRICS_REQUIRE_KEY: bool = False
-    #: Named, hashed API keys; None leaves the classify endpoints open.
-    API_KEYS_FILE: Path | None = None
-    #: flask-limiter limit per key (else per client address) on the classify endpoints.
-    RATE_LIMIT: str = ""
-    RATE_LIMIT_STORAGE: str = "memory://"
-    #: Classify requests allowed to wait for the model per worker; more get 503 at once.
-    MAX_PENDING: int = 8
-    #: One JSON line per classification is appended here; None: no audit trail.
-    AUDIT_LOG: Path | None = None
-    #: SIGTERM: /readyz answers 503 for DRAIN_SECONDS, then in-flight requests get up to
-    #: GRACEFUL_TIMEOUT seconds (drain included) before the workers are stopped.
-    GRACEFUL_TIMEOUT: int = 20
-    DRAIN_SECONDS: int = 0
-    #: Image-size setting came from the environment (so it must match the model).
-    IMAGE_SIZE_EXPLICIT: bool = False
+    MODEL_PATH: Path = setting(  # noqa: RUF009
+        DEFAULT_MODEL_PATH, parse_path, "any Keras 3 `.keras`/`.h5` 4-class softmax "
+        "classifier", "model", shown="models/braintumor-cnn.keras")
+    IMAGE_SIZE: tuple[int, int] = setting(
+        (224, 224), parse_size, "input size for a model whose input size is not fixed "
+        "(must match a fixed one)", "model", shown="224,224")
+    CLASS_NAMES: dict[int, str] = setting(  # noqa: RUF009
+        DEFAULT_CLASS_NAMES, parse_class_names, "comma list, JSON list or JSON object",
+        "model", shown=",".join(CLASS_NAMES))
+    FLASK_HOST: str = setting("0.0.0.0", parse_text, "where to listen", "serving")
+    FLASK_PORT: int = setting(5000, int_between(1, 65535), "where to listen", "serving",
+                              blank=False)
+    CORS_ORIGINS: tuple[str, ...] = setting(
+        ("http://localhost:3000",), lambda name, raw: parse_origins(raw),
+        "comma list or `*`", "serving", shown="http://localhost:3000", blank=False)
+    MAX_CONTENT_LENGTH: int = setting(16 * 1024 * 1024, int_between(1024),
+                                      "largest upload in bytes", "serving", blank=False)
+    FLASK_ENV: str = setting("development", one_of(("development", "production", "testing")),
+                             "`development`, `production` or `testing`", "serving")
+    FLASK_DEBUG: bool = setting(False, parse_bool, "`true` runs Flask's debug server "
+                                "instead of gunicorn", "serving", blank=False)
+    LOG_LEVEL: str = setting(
+        "INFO", lambda name, raw: parse_choice(
+            name, raw, ("debug", "info", "warning", "error", "critical")).upper(),
+        "`DEBUG` also logs each request", "serving")
+    SPARK_APP_NAME: str = setting("BrainTumorClassification-Backend", parse_text,
+                                  "Spark jobs' application name", "spark")
+    SPARK_MASTER: str = setting("local[*]", parse_text, "Spark jobs' master", "spark")
+    SPARK_EXECUTOR_MEMORY: str = setting("2g", parse_text, "Spark jobs' executor memory",
+                                         "spark")
+    SPARK_DRIVER_MEMORY: str = setting("2g", parse_text, "Spark jobs' driver memory", "spark")
+    SPARK_ENABLED: bool = setting(
+        False, parse_bool, "`true`: the server also starts a SparkSession, reported by "
+        "`/api/health` ([Spark](#spark))", "spark", blank=False)
+    SPARK_MASTER_WEBUI: str = setting(
+        "", parse_text, "a standalone master's web UI, asked what the workers offer when "
+        "no executor starts", "spark", shown="http://<master host>:8080")
+    SPARK_EXECUTOR_TIMEOUT: int = setting(
+        45, int_between(1, 3600), "seconds a job on a `spark://` master waits for its "
+        "first executor before it fails", "spark", blank=False)
+    GRADCAM_LAYER: str = setting(
+        "", parse_text, "layer to explain; default: the last layer with a 4-D output, "
+        "also inside a nested backbone", "model", shown="(automatic)", blank=False)
+    MODEL_RUNTIME: str = setting(
+        "auto", one_of(MODEL_RUNTIMES), "what runs the model: `auto` (ONNX Runtime when "
+        "the model file carries a current ONNX graph, else TensorFlow), `onnx` (a "
+        "`.keras`/`.h5` model without one is converted once, with TensorFlow, and cached "
+        "beside it), `tensorflow` ([runtimes](#model-runtimes))", "model")
+    VISUALIZATION_MAX_SIZE: int = setting(
+        512, int_between(224, 4096), "long side of the returned pictures (never under 224)",
+        "serving", blank=False)
+    INPUT_SCALING: str = setting(
+        "unit", one_of(INPUT_SCALINGS), "for a model without metadata: `unit` (x/255), "
+        "`raw`, `symmetric` ([-1, 1]), `caffe` (Keras ResNet50 `preprocess_input`), "
+        "`torch`", "model")
+    MAX_IMAGE_PIXELS: int = setting(
+        DEFAULT_MAX_PIXELS, int_between(50_176), "largest decoded image, against "
+        "decompression bombs", "serving", blank=False)
+    WORKERS: int = setting(1, int_between(1, 64), "gunicorn worker processes", "serving",
+                           blank=False)
+    THREADS: int = setting(4, int_between(1, 64), "gunicorn threads per worker", "serving",
+                           blank=False)
+    FRONTEND_DIST: Path = setting(  # noqa: RUF009
+        DEFAULT_FRONTEND_DIST, parse_path, "the built web page served at `/` (browsers) "
+        "and `/assets/`", "serving", shown="frontend/dist")
+    OOD_POLICY: str = setting(
+        "reject", one_of(OOD_POLICIES), "an image that is not a brain MRI: `reject` (422 "
+        "`NOT_BRAIN_MRI`), `warn` (answer, `ood.flagged` true) or `off` (no check) "
+        "([details](#out-of-distribution-inputs))", "ood")
+    OOD_THRESHOLD: float | None = setting(
+        None, parse_positive_float, "overrides the fitted limit of `ood.score` (a positive "
+        "number)", "ood", shown="(the model's)")
+    MAX_SERIES_SLICES: int = setting(400, int_between(1, 100_000),
+                                     "most slices one series may have", "serving",
+                                     blank=False)
+    MAX_SERIES_BYTES: int = setting(
+        512 * 1024 * 1024, int_between(1024), "largest series in bytes: the request body, "
+        "a zip's expanded members, a NIfTI's data", "serving", blank=False)
+    BRAINTUMOR_DATA: Path = setting(  # noqa: RUF009
+        DEFAULT_DATA, parse_path, "the dataset (`Training/`, `Testing/`): the default "
+        "`--data` of the offline commands, and the tests' real scans", "data")
+    LOG_FORMAT: str = setting(
+        "auto", one_of(("auto", "json", "text")), "`json`: one JSON object per line (a line "
+        "per request, with its id); `text`; `auto`: JSON under gunicorn, text for the CLI "
+        "and the debug server ([Operations](#operations))", "operations")
+    METRICS_ENABLED: bool = setting(True, parse_bool, "`GET /metrics` in Prometheus' text "
+                                    "format", "operations", blank=False)
+    METRICS_REQUIRE_KEY: bool = setting(
+        False, parse_bool, "`true`: `/metrics` needs an API key too (when `API_KEYS_FILE` "
+        "is set)", "operations", blank=False)
+    API_KEYS_FILE: Path | None = setting(  # noqa: RUF009
+        None, parse_path, "named, hashed API keys (`braintumor keys add`); when set, the "
+        "classify endpoints need `Authorization: Bearer KEY`", "operations", shown="(none)")
+    RATE_LIMIT: str = setting(
+        "", parse_rate_limit, "requests per key (else per client address) on the classify "
+        "endpoints, e.g. `60/minute`; 429 `RATE_LIMITED` beyond", "operations",
+        shown="(off)")
+    RATE_LIMIT_STORAGE: str = setting(
+        "memory://", parse_text, "flask-limiter storage: `memory://` counts per worker "
+        "process; `redis://host:6379` counts across workers and machines", "operations")
+    MAX_PENDING: int = setting(
+        8, int_between(0, 10_000), "classify requests that may wait for the model per "
+        "worker; more get 503 `SERVER_BUSY` at once (`0`: no limit)", "operations",
+        blank=False)
+    AUDIT_LOG: Path | None = setting(  # noqa: RUF009
+        None, parse_path, "file that gets one JSON line per classification (`braintumor "
+        "audit verify` checks it)", "operations", shown="(none)")
+    GRACEFUL_TIMEOUT: int = setting(
+        20, int_between(1, 3600), "seconds from SIGTERM to exit: requests in flight finish "
+        "within it", "operations", blank=False)
+    DRAIN_SECONDS: int = setting(
+        0, int_between(0, 3600), "after SIGTERM, `/readyz` answers 503 this long while "
+        "requests are still taken, before the server stops listening", "operations",
+        blank=False)
+    #: Image-size setting came from the environment (so it must match the model); set by
+    #: IMAGE_SIZE, not a variable of its own.
+    IMAGE_SIZE_EXPLICIT: bool = field(default=False, metadata={"group": "model"})
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and the CLI use this)."""
@@ -127,243 +237,81 @@ class Settings:
         """Class names ordered by id."""
         return [self.CLASS_NAMES[i] for i in sorted(self.CLASS_NAMES)]
 
-    def _group(self, cls: type[_G]) -> _G:
-        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
+    def _group(self, name: str) -> Any:
+        group = GROUPS[name]
+        return group(**{f.name: getattr(self, f.name) for f in fields(group)})
 
     @property
     def serving(self) -> ServingSettings:
-        return self._group(ServingSettings)
+        return self._group("serving")
 
     @property
     def model(self) -> ModelSettings:
-        return self._group(ModelSettings)
+        return self._group("model")
 
     @property
     def ood(self) -> OodSettings:
-        return self._group(OodSettings)
+        return self._group("ood")
 
     @property
     def spark(self) -> SparkSettings:
-        return self._group(SparkSettings)
+        return self._group("spark")
 
     @property
     def data(self) -> DataSettings:
-        return self._group(DataSettings)
+        return self._group("data")
 
     @property
     def operations(self) -> OperationsSettings:
-        return self._group(OperationsSettings)
+        return self._group("operations")
 
 
-# --- the settings by concern: each part of the service is handed the group it uses -------
+def _group_class(name: str) -> type:
+    """The frozen dataclass ``<Name>Settings`` of the fields whose group is ``name``."""
+    namespace: dict[str, object] = {"__module__": __name__, "__doc__": GROUP_DOCS[name]}
+    if name == "model":
+        namespace["class_list"] = Settings.class_list
+    return make_dataclass(f"{name.title()}Settings", [
+        (f.name, f.type) for f in fields(Settings) if f.metadata["group"] == name],
+        frozen=True, namespace=namespace)
 
 
-@dataclass(frozen=True)
-class ServingSettings:
-    """The HTTP server, its limits and its answers (api, server)."""
+#: Each group's run-time class, by the name of its :class:`Settings` property.
+GROUPS: dict[str, type] = {name: _group_class(name) for name in GROUP_DOCS}
+if TYPE_CHECKING:  # the groups are Settings to mypy (the module's docstring says why)
+    ServingSettings: TypeAlias = Settings
+    ModelSettings: TypeAlias = Settings
+    OodSettings: TypeAlias = Settings
+    SparkSettings: TypeAlias = Settings
+    DataSettings: TypeAlias = Settings
+    OperationsSettings: TypeAlias = Settings
+else:
+    (ServingSettings, ModelSettings, OodSettings, SparkSettings, DataSettings,
+     OperationsSettings) = GROUPS.values()
 
-    FLASK_HOST: str
-    FLASK_PORT: int
-    CORS_ORIGINS: tuple[str, ...]
-    MAX_CONTENT_LENGTH: int
-    FLASK_ENV: str
-    FLASK_DEBUG: bool
-    LOG_LEVEL: str
-    VISUALIZATION_MAX_SIZE: int
-    MAX_IMAGE_PIXELS: int
-    WORKERS: int
-    THREADS: int
-    FRONTEND_DIST: Path
-    MAX_SERIES_SLICES: int
-    MAX_SERIES_BYTES: int
-
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """Which model is served and how a model without metadata is read (model.loaded)."""
-
-    MODEL_PATH: Path
-    IMAGE_SIZE: tuple[int, int]
-    CLASS_NAMES: dict[int, str]
-    GRADCAM_LAYER: str
-    INPUT_SCALING: str
-    IMAGE_SIZE_EXPLICIT: bool
-    MODEL_RUNTIME: str
-
-    @property
-    def class_list(self) -> list[str]:
-        return [self.CLASS_NAMES[i] for i in sorted(self.CLASS_NAMES)]
-
-
-@dataclass(frozen=True)
-class OodSettings:
-    """The not-a-brain-MRI decision (ood)."""
-
-    OOD_POLICY: str
-    OOD_THRESHOLD: float | None
-
-
-@dataclass(frozen=True)
-class SparkSettings:
-    """The SparkSession of the batch jobs and of SPARK_ENABLED (spark_session.session)."""
-
-    SPARK_APP_NAME: str
-    SPARK_MASTER: str
-    SPARK_EXECUTOR_MEMORY: str
-    SPARK_DRIVER_MEMORY: str
-    SPARK_ENABLED: bool
-    SPARK_MASTER_WEBUI: str
-    SPARK_EXECUTOR_TIMEOUT: int
-
-
-@dataclass(frozen=True)
-class DataSettings:
-    """Where the offline commands find the dataset (cli's defaults)."""
-
-    BRAINTUMOR_DATA: Path
-
-
-@dataclass(frozen=True)
-class OperationsSettings:
-    """Running as a service: logs, metrics, keys, limits, audit, shutdown (api.operations)."""
-
-    LOG_FORMAT: str
-    METRICS_ENABLED: bool
-    METRICS_REQUIRE_KEY: bool
-    API_KEYS_FILE: Path | None
-    RATE_LIMIT: str
-    RATE_LIMIT_STORAGE: str
-    MAX_PENDING: int
-    AUDIT_LOG: Path | None
-    GRACEFUL_TIMEOUT: int
-    DRAIN_SECONDS: int
-
-
-GROUPS: dict[str, type] = {"serving": ServingSettings, "model": ModelSettings,
-                           "ood": OodSettings, "spark": SparkSettings, "data": DataSettings,
-                           "operations": OperationsSettings}
-_G = TypeVar("_G", ServingSettings, ModelSettings, OodSettings, SparkSettings, DataSettings,
-             OperationsSettings)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One row of :data:`SETTINGS`: an environment variable, how it is read, what it means.
-
-    The default is the :class:`Settings` field's; ``shown`` replaces it in the README's
-    table where the value itself would mislead (a path on this machine, "none").
-    ``blank`` says what an empty value means: the default (True), or a value to parse
-    (False: ``FLASK_DEBUG=`` is false, ``CORS_ORIGINS=`` allows no origin).
-    """
-
-    name: str
-    parse: Callable[[str, str], object]
-    help: str
-    shown: str | None = None
-    blank: bool = True
-
-
-#: Every setting, in the order the README's table lists them: the one place that says
-#: how each is parsed, what its default is and what it means.
-SETTINGS: tuple[Setting, ...] = (
-    Setting("MODEL_PATH", parse_path, "any Keras 3 `.keras`/`.h5` 4-class softmax classifier",
-            shown="models/braintumor-cnn.keras"),
-    Setting("IMAGE_SIZE", parse_size, "input size for a model whose input size is not "
-            "fixed (must match a fixed one)", shown="224,224"),
-    Setting("CLASS_NAMES", parse_class_names, "comma list, JSON list or JSON object",
-            shown=",".join(CLASS_NAMES)),
-    Setting("FLASK_HOST", parse_text, "where to listen"),
-    Setting("FLASK_PORT", int_between(1, 65535), "where to listen", blank=False),
-    Setting("CORS_ORIGINS", lambda name, raw: parse_origins(raw), "comma list or `*`",
-            shown="http://localhost:3000", blank=False),
-    Setting("MAX_CONTENT_LENGTH", int_between(1024), "largest upload in bytes", blank=False),
-    Setting("FLASK_ENV", one_of(("development", "production", "testing")),
-            "`development`, `production` or `testing`"),
-    Setting("FLASK_DEBUG", parse_bool, "`true` runs Flask's debug server instead of "
-            "gunicorn", blank=False),
-    Setting("LOG_LEVEL", lambda name, raw: parse_choice(
-        name, raw, ("debug", "info", "warning", "error", "critical")).upper(),
-            "`DEBUG` also logs each request"),
-    Setting("SPARK_APP_NAME", parse_text, "Spark jobs' application name"),
-    Setting("SPARK_MASTER", parse_text, "Spark jobs' master"),
-    Setting("SPARK_EXECUTOR_MEMORY", parse_text, "Spark jobs' executor memory"),
-    Setting("SPARK_DRIVER_MEMORY", parse_text, "Spark jobs' driver memory"),
-    Setting("SPARK_ENABLED", parse_bool, "`true`: the server also starts a SparkSession, "
-            "reported by `/api/health` ([Spark](#spark))", blank=False),
-    Setting("SPARK_MASTER_WEBUI", parse_text, "a standalone master's web UI, asked what the "
-            "workers offer when no executor starts", shown="http://<master host>:8080"),
-    Setting("SPARK_EXECUTOR_TIMEOUT", int_between(1, 3600), "seconds a job on a `spark://` "
-            "master waits for its first executor before it fails", blank=False),
-    Setting("GRADCAM_LAYER", parse_text, "layer to explain; default: the last layer with a 4-D "
-            "output, also inside a nested backbone", shown="(automatic)", blank=False),
-    Setting("MODEL_RUNTIME", one_of(MODEL_RUNTIMES), "what runs the model: `auto` (ONNX "
-            "Runtime when the model file carries a current ONNX graph, else TensorFlow), "
-            "`onnx` (a `.keras`/`.h5` model without one is converted once, with TensorFlow, "
-            "and cached beside it), `tensorflow` ([runtimes](#model-runtimes))"),
-    Setting("VISUALIZATION_MAX_SIZE", int_between(224, 4096), "long side of the returned pictures "
-            "(never under 224)", blank=False),
-    Setting("INPUT_SCALING", one_of(INPUT_SCALINGS), "for a model without metadata: `unit` "
-            "(x/255), `raw`, `symmetric` ([-1, 1]), `caffe` (Keras ResNet50 "
-            "`preprocess_input`), `torch`"),
-    Setting("MAX_IMAGE_PIXELS", int_between(50_176), "largest decoded image, against "
-            "decompression bombs", blank=False),
-    Setting("WORKERS", int_between(1, 64), "gunicorn worker processes", blank=False),
-    Setting("THREADS", int_between(1, 64), "gunicorn threads per worker", blank=False),
-    Setting("FRONTEND_DIST", parse_path, "the built web page served at `/` (browsers) and "
-            "`/assets/`", shown="frontend/dist"),
-    Setting("OOD_POLICY", one_of(OOD_POLICIES), "an image that is not a brain MRI: "
-            "`reject` (422 `NOT_BRAIN_MRI`), `warn` (answer, `ood.flagged` true) or `off` "
-            "(no check) ([details](#out-of-distribution-inputs))"),
-    Setting("OOD_THRESHOLD", parse_positive_float, "overrides the fitted limit of "
-            "`ood.score` (a positive number)", shown="(the model's)"),
-    Setting("MAX_SERIES_SLICES", int_between(1, 100_000), "most slices one series may have",
-            blank=False),
-    Setting("MAX_SERIES_BYTES", int_between(1024), "largest series in bytes: the request body, a "
-            "zip's expanded members, a NIfTI's data", blank=False),
-    Setting("BRAINTUMOR_DATA", parse_path, "the dataset (`Training/`, `Testing/`): the default "
-            "`--data` of the offline commands, and the tests' real scans"),
-    Setting("LOG_FORMAT", one_of(("auto", "json", "text")), "`json`: one JSON object per "
-            "line (a line per request, with its id); `text`; `auto`: JSON under gunicorn, text "
-            "for the CLI and the debug server ([Operations](#operations))"),
-    Setting("METRICS_ENABLED", parse_bool, "`GET /metrics` in Prometheus' text format",
-            blank=False),
-    Setting("METRICS_REQUIRE_KEY", parse_bool, "`true`: `/metrics` needs an API key too "
-            "(when `API_KEYS_FILE` is set)", blank=False),
-    Setting("API_KEYS_FILE", parse_path, "named, hashed API keys (`braintumor keys add`); when "
-            "set, the classify endpoints need `Authorization: Bearer KEY`", shown="(none)"),
-    Setting("RATE_LIMIT", parse_rate_limit, "requests per key (else per client address) on the "
-            "classify endpoints, e.g. `60/minute`; 429 `RATE_LIMITED` beyond", shown="(off)"),
-    Setting("RATE_LIMIT_STORAGE", parse_text, "flask-limiter storage: `memory://` counts per "
-            "worker process; `redis://host:6379` counts across workers and machines"),
-    Setting("MAX_PENDING", int_between(0, 10_000), "classify requests that may wait for the model "
-            "per worker; more get 503 `SERVER_BUSY` at once (`0`: no limit)", blank=False),
-    Setting("AUDIT_LOG", parse_path, "file that gets one JSON line per classification "
-            "(`braintumor audit verify` checks it)", shown="(none)"),
-    Setting("GRACEFUL_TIMEOUT", int_between(1, 3600), "seconds from SIGTERM to exit: requests in "
-            "flight finish within it", blank=False),
-    Setting("DRAIN_SECONDS", int_between(0, 3600), "after SIGTERM, `/readyz` answers 503 this long "
-            "while requests are still taken, before the server stops listening", blank=False),
-)
+#: Every setting read from a variable, in the order of the README's table.
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(f.name, **f.metadata) for f in fields(Settings) if "parse" in f.metadata)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from the spec defaults and ``environ`` (default: os.environ)."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
-    for setting in SETTINGS:
-        raw = env.get(setting.name)
-        if raw is None or (setting.blank and not str(raw).strip()):
+    for row in SETTINGS:
+        raw = env.get(row.name)
+        if raw is None or (row.blank and not str(raw).strip()):
             continue
-        values[setting.name] = setting.parse(setting.name, str(raw))
+        values[row.name] = row.parse(row.name, str(raw))
     if "IMAGE_SIZE" in values:
         values["IMAGE_SIZE_EXPLICIT"] = True
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _shown_default(setting: Setting) -> str:
-    if setting.shown is not None:
-        return setting.shown
-    value = getattr(Settings(), setting.name)
+def _shown_default(row: Setting) -> str:
+    if row.shown is not None:
+        return row.shown
+    value = getattr(Settings(), row.name)
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
@@ -372,10 +320,10 @@ def _shown_default(setting: Setting) -> str:
 def settings_markdown() -> str:
     """The README's settings table, generated from :data:`SETTINGS`."""
     lines = ["| Setting | Default | Meaning |", "|---|---|---|"]
-    for setting in SETTINGS:
-        shown = _shown_default(setting)
+    for row in SETTINGS:
+        shown = _shown_default(row)
         shown = shown if shown.startswith("(") else f"`{shown}`"  # "(automatic)" is words
-        lines.append(f"| `{setting.name}` | {shown} | {setting.help} |")
+        lines.append(f"| `{row.name}` | {shown} | {row.help} |")
     return "\n".join(lines) + "\n"
 
 

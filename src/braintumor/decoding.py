@@ -14,7 +14,7 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from braintumor.dicom import DICOM_EXTENSIONS, DicomFrames, is_dicom
+from braintumor.dicom import DEFAULT_MAX_PIXELS, DICOM_EXTENSIONS, DicomFrames, is_dicom
 from braintumor.errors import InvalidFileTypeError, InvalidImageError
 from braintumor.imaging import DecodedImage, normalise_mode
 
@@ -32,7 +32,7 @@ class DicomFrameDecoder:
     (:class:`braintumor.dicom.DicomFrames`): an enhanced multi-frame series decodes its
     frames one by one without reading the whole file again for each."""
 
-    def __init__(self, data: bytes, max_pixels: int = 64_000_000) -> None:
+    def __init__(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self._data, self._max_pixels = data, max_pixels
         self._frames: DicomFrames | None = None
 
@@ -75,7 +75,7 @@ def parse_frame(value: str | None) -> int | None:
     return int(text)
 
 
-def decode_image(data: bytes, max_pixels: int = 64_000_000,
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                  frame: int | None = None) -> DecodedImage:
     """Decode an upload held in memory.
 
@@ -134,7 +134,7 @@ def decode_image(data: bytes, max_pixels: int = 64_000_000,
     return DecodedImage(grey=grey, rgb=rgb, format=image_format)
 
 
-def decode_file(path: str, max_pixels: int = 64_000_000,
+def decode_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS,
                 frame: int | None = None) -> DecodedImage:
     """Decode an image on disk (CLI, training); same rules as an upload."""
     with open(path, "rb") as handle:

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from braintumor.decoding import DecodedImage, decode_image, normalise_mode
+from braintumor.dicom import DEFAULT_MAX_PIXELS
 
 #: Per-channel statistics of the ImageNet-style scalings, in RGB order.
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -277,6 +278,7 @@ def preprocess(image: Image.Image | DecodedImage, spec: InputSpec) -> np.ndarray
     return to_model_input(canonical_pixels(image, spec.size, spec.framing), spec)
 
 
-def preprocess_bytes(data: bytes, spec: InputSpec, max_pixels: int = 64_000_000) -> np.ndarray:
+def preprocess_bytes(data: bytes, spec: InputSpec,
+                     max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Encoded bytes -> model input; the same rules as an API upload."""
     return preprocess(decode_image(data, max_pixels=max_pixels), spec)

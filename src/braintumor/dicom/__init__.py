@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 #: File name extensions DICOM files are commonly saved under.
 DICOM_EXTENSIONS: tuple[str, ...] = ("dcm", "dicom")
+#: The decoders' pixel limit (against decompression bombs) where a caller gives none: the
+#: default of the MAX_IMAGE_PIXELS setting (braintumor.config), which the service passes.
+DEFAULT_MAX_PIXELS = 64_000_000
 
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -209,7 +212,7 @@ def _guarded() -> Iterator[None]:
             raise fail(f"the DICOM file is truncated or corrupt ({_kind(exc)})") from None
 
 
-def decode_dicom(data: bytes, max_pixels: int = 64_000_000,
+def decode_dicom(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                  frame: int | None = None) -> tuple[Image.Image, Image.Image, DicomInfo]:
     """DICOM bytes -> (grey 'L', display 'RGB', facts), or :class:`InvalidImageError`.
 
@@ -232,7 +235,7 @@ class DicomFrames:
     put back before each frame, so frames decode as if each were read alone.
     """
 
-    def __init__(self, data: bytes, max_pixels: int = 64_000_000) -> None:
+    def __init__(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         with _guarded():
             self._open(data, max_pixels)
 

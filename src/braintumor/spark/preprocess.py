@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from braintumor.config import Settings
 from braintumor.decoding import decode_image
+from braintumor.dicom import DEFAULT_MAX_PIXELS
 from braintumor.errors import BrainTumorError
 from braintumor.preprocessing import canonical_pixels
 from braintumor.spark.images import folder_label, read_images
@@ -84,7 +85,7 @@ def preprocess_batches(batches: Iterator[pd.DataFrame], size: tuple[int, int],
 
 
 def preprocess_images(spark: SparkSession, inputs: str | list[str], size: tuple[int, int],
-                      class_names: list[str], max_pixels: int = 64_000_000,
+                      class_names: list[str], max_pixels: int = DEFAULT_MAX_PIXELS,
                       partitions: int | None = None, framing: str = "stretch",
                       done: Accumulator[int] | None = None) -> DataFrame:
     """The lazy DataFrame of :data:`PREPROCESS_SCHEMA` rows for every image below ``inputs``."""
