@@ -269,7 +269,8 @@ class Classifier:
                 probs, cams = explanation.probabilities, explanation.cam
                 features, outlines = explanation.features, explanation.outline
             else:
-                _, probs, features = self.model.predict_features(x)
+                answer = self.model.outputs(x)
+                probs, features = answer.probabilities, answer.features
         except Exception as exc:  # TensorFlow errors are not ours to expose
             error = ClassificationError(f"Model inference failed ({type(exc).__name__})")
             error.__cause__ = exc

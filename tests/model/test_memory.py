@@ -116,21 +116,23 @@ def test_a_flip_memory_is_served_with_the_mirror_images(tiny_model):
 
     pixels = scan_like_pixels(12)
     x = (pixels[..., None] / 255.0).astype(np.float32)
-    _, head, features = tiny_model.head_outputs(x)
-    _, mirrored_head, mirrored = tiny_model.head_outputs(x[:, :, ::-1].copy())
-    query, mixed = (np.asarray(t) for t in with_mirror(features, head, mirrored, mirrored_head))
+    image = tiny_model.outputs(x, head_only=True)
+    mirror = tiny_model.outputs(x[:, :, ::-1].copy(), head_only=True)
+    query, mixed = (np.asarray(t) for t in with_mirror(image.features, image.probabilities,
+                                                       mirror.features, mirror.probabilities))
     labels = np.arange(len(pixels)) % 4
     memory = FeatureMemory.build(query, labels, 4, k=3, tau=0.05, mix=0.1, flip=True)
     served = LoadedModel(tiny_model.keras_model, tiny_model.metadata, tiny_model.path,
                          memory=memory)
-    _, probs, served_features = served.predict_features(x)
+    answer = served.outputs(x)
+    probs = answer.probabilities
     np.testing.assert_allclose(probs, memory.vote_numpy(query, mixed), atol=1e-5)
-    np.testing.assert_allclose(served_features, features, atol=1e-6)  # what OOD measures
+    np.testing.assert_allclose(answer.features, image.features, atol=1e-6)  # what OOD measures
     # the flip is not a no-op: the same bank looked up without it answers differently
     plain = FeatureMemory.build(query, labels, 4, k=3, tau=0.05, mix=0.1)
     unflipped = LoadedModel(tiny_model.keras_model, tiny_model.metadata, tiny_model.path,
                             memory=plain)
-    assert not np.allclose(unflipped.predict(x)[1], probs, atol=1e-3)
+    assert not np.allclose(unflipped.outputs(x).probabilities, probs, atol=1e-3)
     explanation = served.explain(x)
     np.testing.assert_allclose(explanation.probabilities, probs, atol=1e-5)
     assert explanation.cam.shape[0] == len(pixels)

@@ -34,15 +34,13 @@ SEG_SIZE = 64
 def assert_parity(keras_model, onnx_model, x: np.ndarray, explain: bool = True) -> dict:
     """Every answer of the two runtimes on ``x`` agrees; returns the largest differences."""
     figures = {}
-    for name in ("predict_features", "head_outputs"):
-        ours, theirs = getattr(onnx_model, name)(x), getattr(keras_model, name)(x)
-        np.testing.assert_allclose(ours[0], theirs[0], atol=1e-4)  # logits
-        np.testing.assert_allclose(ours[1], theirs[1], atol=1e-4)  # probabilities
-        figures[f"{name} probabilities"] = float(np.abs(ours[1] - theirs[1]).max())
-        figures["features (relative)"] = assert_features(ours[2], theirs[2])
-    logits, probs = onnx_model.predict(x)
-    np.testing.assert_allclose(logits, keras_model.predict(x)[0], atol=1e-4)
-    np.testing.assert_allclose(probs, keras_model.predict(x)[1], atol=1e-4)
+    for head_only in (False, True):
+        ours, theirs = onnx_model.outputs(x, head_only), keras_model.outputs(x, head_only)
+        np.testing.assert_allclose(ours.logits, theirs.logits, atol=1e-4)
+        np.testing.assert_allclose(ours.probabilities, theirs.probabilities, atol=1e-4)
+        figures[f"{'head' if head_only else 'served'} probabilities"] = float(
+            np.abs(ours.probabilities - theirs.probabilities).max())
+        figures["features (relative)"] = assert_features(ours.features, theirs.features)
     if not explain:
         return figures
     ours, theirs = onnx_model.explain(x), keras_model.explain(x)
@@ -131,8 +129,9 @@ def test_the_default_model_on_50_testing_scans(default_pair):
     assert detector.fits, "the default model has OOD statistics"
     decisions = []
     for model in (keras_model, onnx_model):
-        _, probs, features = model.predict_features(batch)
-        decisions.append(detector.decide_batch([[] for _ in batch], probs, features))
+        answer = model.outputs(batch)
+        decisions.append(detector.decide_batch([[] for _ in batch], answer.probabilities,
+                                               answer.features))
     keras_scores = np.array([d.score for d in decisions[0]])
     onnx_scores = np.array([d.score for d in decisions[1]])
     np.testing.assert_allclose(onnx_scores, keras_scores, rtol=1e-4)
@@ -193,11 +192,9 @@ def test_a_compact_seg_model_s_answers_cam_and_outline(seg_path):
     assert onnx_model.manifest["cam"]["offset"] == 64  # after the 64 pooled `features`
     figures = assert_parity(keras_model, onnx_model, seg_inputs())
     print("compact-seg:", figures)
-    _, probs, _ = onnx_model.outputs_of_pixels(scan_like_pixels(5, size=SEG_SIZE),
-                                               batch_size=2)
-    np.testing.assert_allclose(
-        probs, keras_model.outputs_of_pixels(scan_like_pixels(5, size=SEG_SIZE))[1],
-        atol=1e-4)
+    ours = onnx_model.outputs_of_pixels(scan_like_pixels(5, size=SEG_SIZE), batch_size=2)
+    theirs = keras_model.outputs_of_pixels(scan_like_pixels(5, size=SEG_SIZE))
+    np.testing.assert_allclose(ours.probabilities, theirs.probabilities, atol=1e-4)
 
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -208,12 +205,14 @@ def test_a_memory_s_vote_with_and_without_mirror_images(seg_path, tmp_path, flip
     path = tmp_path / "seg-memory.keras"
     keras_model = load_model(Settings(MODEL_PATH=seg_path))
     pixels = scan_like_pixels(40, size=SEG_SIZE, seed=300)
-    _, head, features = keras_model.outputs_of_pixels(pixels, head_only=True)
+    plain = keras_model.outputs_of_pixels(pixels, head_only=True)
+    features = plain.features
     if flip:
         from braintumor.model.memory import with_mirror
 
-        mirrored = keras_model.outputs_of_pixels(pixels[:, :, ::-1], head_only=True)
-        features = np.asarray(with_mirror(features, head, mirrored[2], mirrored[1])[0])
+        mirror = keras_model.outputs_of_pixels(pixels[:, :, ::-1], head_only=True)
+        features = np.asarray(with_mirror(features, plain.probabilities, mirror.features,
+                                          mirror.probabilities)[0])
     memory = FeatureMemory.build(features, np.arange(40) % 4, 4, k=5, tau=0.05, mix=0.2,
                                  flip=flip, head_class=2)
     write_entries(seg_path, {MEMORY_ARCHIVE_ENTRY: memory.to_npz()}, path)

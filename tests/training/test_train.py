@@ -341,8 +341,9 @@ def test_trained_model_loads_with_its_metadata(trained, served) -> None:
     pixels = np.stack([np.asarray(synthetic_scan(f, 50).resize((SIZE, SIZE)))
                        for f in CLASS_FOLDERS])
     x = to_model_input(pixels, loaded.input_spec)
-    logits, probs = loaded.predict(x)
-    _, head_probs, features = loaded.head_outputs(x)
+    served, head = loaded.outputs(x), loaded.outputs(x, head_only=True)
+    logits, probs, head_probs, features = (served.logits, served.probabilities,
+                                           head.probabilities, head.features)
     # the head's probabilities are the model's, divided by the model's own temperature
     reference = np.asarray(keras.saving.load_model(trained.out)(x, training=False))
     np.testing.assert_allclose(softmax(logits.astype(np.float64)), reference, atol=1e-5)
@@ -357,9 +358,9 @@ def test_trained_model_loads_with_its_metadata(trained, served) -> None:
     assert {row["flip"] for row in loaded.metadata.memory["grid"]} == {False, True}
     query, mixed = features, head_probs
     if loaded.memory.flip:  # chosen on validation; then the mirror images vote too
-        _, mirrored_head, mirrored = loaded.head_outputs(x[:, :, ::-1].copy())
-        query, mixed = (np.asarray(t) for t in with_mirror(features, head_probs, mirrored,
-                                                           mirrored_head))
+        mirror = loaded.outputs(x[:, :, ::-1].copy(), head_only=True)
+        query, mixed = (np.asarray(t) for t in with_mirror(features, head_probs, mirror.features,
+                                                           mirror.probabilities))
     np.testing.assert_allclose(probs, loaded.memory.vote_numpy(query, mixed), atol=1e-5)
 
 

@@ -111,8 +111,8 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
     class_names = list(model.class_names)
     images = load_folder(data_dir, class_names, model.input_spec.size, cache_dir=None,
                          framing=model.input_spec.framing)
-    logits, probs, features = model.outputs_of_pixels(images.pixels, batch_size=batch_size)
-    logits, probs = logits.astype(np.float64), probs.astype(np.float64)
+    outputs = model.outputs_of_pixels(images.pixels, batch_size=batch_size)
+    logits, probs = outputs.logits.astype(np.float64), outputs.probabilities.astype(np.float64)
     served = probs if model.memory is not None else None
     temperature = float(model.metadata.temperature)
 
@@ -177,7 +177,7 @@ def evaluate(model_path: Path, data_dir: Path, out_dir: Path, hard_subset: Path 
                                              class_names, answered),
             "tumour_detection": tumour_detection(predicted, images.labels, class_names,
                                                  answered),
-            "probe": collection_probe(features, images.labels, collections, class_names),
+            "probe": collection_probe(outputs.features, images.labels, collections, class_names),
         }
         report["summary"]["tumour_sensitivity"] = \
             report["collections"]["tumour_detection"]["sensitivity"]

@@ -33,13 +33,13 @@ def validate_run(model_path: Path, run_dir: Path, settings: Settings,
     model = load_model(settings.model, path=Path(model_path))
     val = data.val[data.full[data.val]]
     labels = data.images.labels[val]
-    logits, probs, _ = model.outputs_of_pixels(data.images.pixels[val])
+    outputs = model.outputs_of_pixels(data.images.pixels[val])
     report: dict = {
         "model": str(model_path),
         "run": str(run_dir),
         "validation_images": len(val),
-        "validation_accuracy_head": float(np.mean(logits.argmax(1) == labels)),
-        "validation_accuracy_served": float(np.mean(probs.argmax(1) == labels)),
+        "validation_accuracy_head": float(np.mean(outputs.logits.argmax(1) == labels)),
+        "validation_accuracy_served": float(np.mean(outputs.probabilities.argmax(1) == labels)),
     }
     if config.extra_tumour:
         folder = Path(config.extra_tumour)

@@ -5,7 +5,8 @@ single forward pass) or, for serving, on the runtime MODEL_RUNTIME picks
 
 from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.model.metadata import ModelMetadata
+from braintumor.model.outputs import ModelOutputs
 from braintumor.model.runtime import ServingModel, load_serving_model, onnx_threads
 
-__all__ = ["LoadedModel", "ModelMetadata", "ServingModel", "load_model", "load_serving_model",
-           "onnx_threads"]
+__all__ = ["LoadedModel", "ModelMetadata", "ModelOutputs", "ServingModel", "load_model",
+           "load_serving_model", "onnx_threads"]

@@ -43,7 +43,8 @@ from braintumor.model.explanation import Explanation
 from braintumor.model.gradcam import grad_cam
 from braintumor.model.memory import FeatureMemory, read_memory, with_mirror
 from braintumor.model.metadata import ModelMetadata, load_metadata
-from braintumor.preprocessing import InputSpec, to_model_input
+from braintumor.model.outputs import ModelOutputs, in_batches
+from braintumor.preprocessing import InputSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,8 @@ class LoadedModel:
 
     def __init__(self, keras_model, metadata: ModelMetadata, path: Path,
                  gradcam_layer: str = "", memory: FeatureMemory | None = None) -> None:
-        # TensorFlow and Keras (graph) only when a model is built: ``braintumor.model``'s
-        # metadata and archive readers stay importable without them
-        import tensorflow as tf
-
+        # Keras (graph) and TensorFlow (_compiled_functions) only when a model is built:
+        # ``braintumor.model``'s metadata and archive readers stay importable without them
         from braintumor.model.graph import build_explain_graph
 
         self.keras_model = keras_model
@@ -92,57 +91,7 @@ class LoadedModel:
         self.memory = memory
         self.graph = build_explain_graph(keras_model, gradcam_layer or metadata.gradcam_layer,
                                          metadata.segmentation_layer)
-        segments = bool(self.graph.segmentation_name)
-        spec = metadata.input
-        signature = [tf.TensorSpec([None, *spec.size, spec.channels], tf.float32)]
-        explain_model, head = self.graph.model, self.graph.head
-        temperature = tf.constant(float(metadata.temperature), tf.float32)
-        num_classes = len(metadata.class_names)
-
-        def network(x):
-            """(feature map, head input, logits, outline or None): one pass of the
-            rewired network; the outline only when the model has a segmentation layer."""
-            feature_map, head_input, *outline = explain_model(x, training=False)
-            return (feature_map, head_input, tf.cast(head(head_input), tf.float32),
-                    outline[0] if outline else None)
-
-        def answer(x, logits, head_input):
-            """(served probabilities, the head's calibrated probabilities, features)."""
-            batch = tf.shape(x)[0]
-            head_probs = tf.nn.softmax(logits / temperature)
-            features = tf.reshape(tf.cast(head_input, tf.float32), [batch, -1])
-            if memory is None:
-                return head_probs, head_probs, features
-            query, mix_probs = features, head_probs
-            if memory.flip:  # the mirror image too (braintumor.model.memory)
-                _, mirrored_input, mirrored_logits, _ = network(tf.reverse(x, axis=[2]))
-                query, mix_probs = with_mirror(
-                    features, head_probs, tf.reshape(mirrored_input, [batch, -1]),
-                    tf.nn.softmax(mirrored_logits / temperature))
-            return memory.vote(query, mix_probs), head_probs, features
-
-        @tf.function(input_signature=signature, reduce_retracing=True)
-        def forward(x):
-            _, head_input, logits, _ = network(x)
-            probs, head_probs, features = answer(x, logits, head_input)
-            return logits, probs, features, head_probs
-
-        @tf.function(input_signature=signature, reduce_retracing=True)
-        def explain(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)  # records the graph even when every weight is frozen
-                feature_map, head_input, logits, outline = network(x)
-                probs, _, features = answer(x, logits, head_input)
-                # the served class, explained through the network's score for it
-                mask = tf.one_hot(tf.argmax(probs, axis=-1), num_classes, dtype=tf.float32)
-                score = tf.reduce_sum(logits * mask)
-            cam = grad_cam(feature_map, tape.gradient(score, feature_map))
-            if segments:
-                return logits, probs, cam, features, tf.cast(outline[..., 0], tf.float32)
-            return logits, probs, cam, features
-
-        self._forward = forward
-        self._explain = explain
+        self._forward, self._explain = _compiled_functions(self.graph, metadata, memory)
 
     @property
     def input_spec(self) -> InputSpec:
@@ -158,45 +107,17 @@ class LoadedModel:
         shape = self.graph.model.outputs[1].shape
         return int(np.prod([d for d in shape[1:]]))
 
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, served probabilities) for a preprocessed batch; no Grad-CAM.
-
-        The probabilities are the calibrated head's, or with a memory the vote's
-        (:mod:`braintumor.model.memory`); the logits are always the head's.
-        """
-        logits, probs, _, _ = self._forward(x)
-        return logits.numpy(), probs.numpy()
-
-    def predict_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, served probabilities, penultimate features) in one pass; no Grad-CAM."""
-        logits, probs, features, _ = self._forward(x)
-        return logits.numpy(), probs.numpy(), features.numpy()
-
-    def head_outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, the head's calibrated probabilities, features): the network alone,
-        without the memory's vote (what a memory is fitted from)."""
-        logits, _, features, head_probs = self._forward(x)
-        return logits.numpy(), head_probs.numpy(), features.numpy()
+    def outputs(self, x: np.ndarray, head_only: bool = False) -> ModelOutputs:
+        """:class:`ModelOutputs` of a preprocessed batch; no Grad-CAM. The probabilities are
+        the calibrated head's or the memory's vote; with ``head_only`` the head's always."""
+        logits, probs, features, head_probs = self._forward(x)
+        return ModelOutputs(logits.numpy(), (head_probs if head_only else probs).numpy(),
+                            features.numpy())
 
     def outputs_of_pixels(self, pixels: np.ndarray, head_only: bool = False,
-                          batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, probabilities, features) of canonical uint8 pixels (N, H, W), in batches.
-
-        What every offline job over a whole dataset needs (evaluation, calibration,
-        fit-ood, fit-memory): the model's input scaling is applied batch by batch, so
-        that only uint8 pixels are held for the whole set. The probabilities are the
-        served ones, or with ``head_only`` the calibrated head's (a memory is fitted on
-        those, not on its own vote).
-        """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        run = self.head_outputs if head_only else self.predict_features
-        chunks = [run(to_model_input(pixels[i:i + batch_size], self.input_spec))
-                  for i in range(0, len(pixels), batch_size)]
-        if not chunks:
-            raise ValueError("no images to run the model on")
-        logits, probs, features = (np.concatenate([c[k] for c in chunks]) for k in range(3))
-        return logits, probs, features
+                          batch_size: int = 64) -> ModelOutputs:
+        """:meth:`outputs` of canonical uint8 pixels (N, H, W), in batches."""
+        return in_batches(lambda x: self.outputs(x, head_only), pixels, self.input_spec, batch_size)
 
     @property
     def segments(self) -> bool:
@@ -224,7 +145,7 @@ class LoadedModel:
         rng = np.random.default_rng(0)
         x = rng.uniform(0, 1, size=(1, *spec.size, spec.channels)).astype(np.float32)
         original = np.asarray(self.keras_model(x, training=False))
-        _, head_probs, _ = self.head_outputs(x)
+        head_probs = self.outputs(x, head_only=True).probabilities
         self.explain(x)
         if self.metadata.temperature == 1.0 and not np.allclose(head_probs, original,
                                                                  atol=1e-4):
@@ -234,6 +155,63 @@ class LoadedModel:
                 "layer of the model's outer graph",
             )
         return time.perf_counter() - start
+
+
+def _compiled_functions(graph, metadata: ModelMetadata, memory: FeatureMemory | None):
+    """The ``tf.function`` of the rewired ``graph`` (an ExplainGraph): forward (logits, probs,
+    features, head probs) and explain (logits, probs, Grad-CAM, features[, outline])."""
+    import tensorflow as tf
+
+    spec = metadata.input
+    signature = [tf.TensorSpec([None, *spec.size, spec.channels], tf.float32)]
+    explain_model, head = graph.model, graph.head
+    temperature = tf.constant(float(metadata.temperature), tf.float32)
+    num_classes = len(metadata.class_names)
+    segments = bool(graph.segmentation_name)
+
+    def network(x):
+        """(feature map, head input, logits, outline or None): one pass of the
+        rewired network; the outline only when the model has a segmentation layer."""
+        feature_map, head_input, *outline = explain_model(x, training=False)
+        return (feature_map, head_input, tf.cast(head(head_input), tf.float32),
+                outline[0] if outline else None)
+
+    def answer(x, logits, head_input):
+        """(served probabilities, the head's calibrated probabilities, features)."""
+        batch = tf.shape(x)[0]
+        head_probs = tf.nn.softmax(logits / temperature)
+        features = tf.reshape(tf.cast(head_input, tf.float32), [batch, -1])
+        if memory is None:
+            return head_probs, head_probs, features
+        query, mix_probs = features, head_probs
+        if memory.flip:  # the mirror image too (braintumor.model.memory)
+            _, mirrored_input, mirrored_logits, _ = network(tf.reverse(x, axis=[2]))
+            query, mix_probs = with_mirror(
+                features, head_probs, tf.reshape(mirrored_input, [batch, -1]),
+                tf.nn.softmax(mirrored_logits / temperature))
+        return memory.vote(query, mix_probs), head_probs, features
+
+    @tf.function(input_signature=signature, reduce_retracing=True)
+    def forward(x):
+        _, head_input, logits, _ = network(x)
+        probs, head_probs, features = answer(x, logits, head_input)
+        return logits, probs, features, head_probs
+
+    @tf.function(input_signature=signature, reduce_retracing=True)
+    def explain(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)  # records the graph even when every weight is frozen
+            feature_map, head_input, logits, outline = network(x)
+            probs, _, features = answer(x, logits, head_input)
+            # the served class, explained through the network's score for it
+            mask = tf.one_hot(tf.argmax(probs, axis=-1), num_classes, dtype=tf.float32)
+            score = tf.reduce_sum(logits * mask)
+        cam = grad_cam(feature_map, tape.gradient(score, feature_map))
+        if segments:
+            return logits, probs, cam, features, tf.cast(outline[..., 0], tf.float32)
+        return logits, probs, cam, features
+
+    return forward, explain
 
 
 def _default_metadata(keras_model, settings: ModelSettings) -> ModelMetadata:

@@ -1,8 +1,8 @@
 """A classifier served on ONNX Runtime: the Keras model's answers without TensorFlow.
 
 :class:`OnnxModel` has :class:`~braintumor.model.loaded.LoadedModel`'s public interface
-(``predict``, ``predict_features``, ``head_outputs``, ``outputs_of_pixels``, ``explain``,
-``warm_up``, ``input_spec``, ``class_names``, ``feature_dims``, ``segments``) and computes
+(``outputs``, ``outputs_of_pixels``, ``explain``, ``warm_up``, ``input_spec``,
+``class_names``, ``feature_dims``, ``segments``) and computes
 the same things from the graph :mod:`braintumor.model.onnx_export` stored in the model file
 (:mod:`braintumor.model.onnx_archive`), on the CPU execution provider with as many
 intra-op threads as it is given (one per worker when workers share the cores):
@@ -53,7 +53,8 @@ from braintumor.model.onnx_archive import (
     manifest_state,
     unpack_manifest,
 )
-from braintumor.preprocessing import InputSpec, to_model_input
+from braintumor.model.outputs import ModelOutputs, in_batches
+from braintumor.preprocessing import InputSpec
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +196,9 @@ class OnnxModel:
         return self.session.run(outputs, {INPUT: x})
 
     def _answer(self, x: np.ndarray, outputs: list[str]
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
-        """(logits, served probabilities, the head's probabilities, features, the other
-        ``outputs`` of the images): one call, the mirror images in the same batch when
-        the memory wants them."""
+                ) -> tuple[ModelOutputs, list[np.ndarray]]:
+        """(the served outputs, the other ``outputs`` of the images): one call, the mirror
+        images in the same batch when the memory wants them."""
         count = len(x)
         flip = self.memory is not None and self.memory.flip
         batch = np.concatenate([x, x[:, :, ::-1]]) if flip else x
@@ -210,38 +210,21 @@ class OnnxModel:
             if flip:
                 query, mix = with_mirror(query, mix, features[count:], head_probs[count:])
             served = memory_vote(self.memory, query, mix)
-        return (logits[:count], served, head_probs[:count], features[:count],
+        return (ModelOutputs(logits[:count], served, features[:count]),
                 [other[:count] for other in others])
 
-    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(logits, served probabilities) for a preprocessed batch; no Grad-CAM."""
-        logits, probs, _, _, _ = self._answer(x, [])
-        return logits, probs
-
-    def predict_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, served probabilities, penultimate features) in one pass; no Grad-CAM."""
-        logits, probs, _, features, _ = self._answer(x, [])
-        return logits, probs, features
-
-    def head_outputs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, the head's calibrated probabilities, features): the network alone,
-        without the memory's vote."""
+    def outputs(self, x: np.ndarray, head_only: bool = False) -> ModelOutputs:
+        """:class:`ModelOutputs` of a preprocessed batch; no Grad-CAM. With ``head_only`` the
+        network alone (the head's calibrated probabilities: no vote, no mirror images)."""
+        if not head_only:
+            return self._answer(x, [])[0]
         logits, features = self._run(x, ["logits", "features"])
-        return logits, softmax(logits / self._temperature), features
+        return ModelOutputs(logits, softmax(logits / self._temperature), features)
 
     def outputs_of_pixels(self, pixels: np.ndarray, head_only: bool = False,
-                          batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(logits, probabilities, features) of canonical uint8 pixels (N, H, W), in
-        batches; with ``head_only`` the calibrated head's probabilities."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        run = self.head_outputs if head_only else self.predict_features
-        chunks = [run(to_model_input(pixels[i:i + batch_size], self.input_spec))
-                  for i in range(0, len(pixels), batch_size)]
-        if not chunks:
-            raise ValueError("no images to run the model on")
-        logits, probs, features = (np.concatenate([c[k] for c in chunks]) for k in range(3))
-        return logits, probs, features
+                          batch_size: int = 64) -> ModelOutputs:
+        """:meth:`outputs` of canonical uint8 pixels (N, H, W), in batches."""
+        return in_batches(lambda x: self.outputs(x, head_only), pixels, self.input_spec, batch_size)
 
     def explain(self, x: np.ndarray) -> Explanation:
         """Probabilities, features, the Grad-CAM map of the served class and, for a
@@ -253,9 +236,10 @@ class OnnxModel:
             raise GradCamUnavailable(f"Grad-CAM of {self.path.name} needs TensorFlow: "
                                      f"{self.cam_reason}")
         wanted = ["feature_map", "outline"] if self.segments else ["feature_map"]
-        logits, probs, _, features, others = self._answer(x, wanted)
-        maps = cam(others[0], self._cam_kernel, np.argmax(probs, axis=-1))
-        return Explanation(probabilities=probs, logits=logits, cam=maps, features=features,
+        answer, others = self._answer(x, wanted)
+        maps = cam(others[0], self._cam_kernel, np.argmax(answer.probabilities, axis=-1))
+        return Explanation(probabilities=answer.probabilities, logits=answer.logits, cam=maps,
+                           features=answer.features,
                            outline=others[1] if self.segments else None)
 
     def warm_up(self) -> float:
@@ -265,7 +249,7 @@ class OnnxModel:
         spec = self.input_spec
         x = np.random.default_rng(0).uniform(
             0, 1, size=(1, *spec.size, spec.channels)).astype(np.float32)
-        _, probs, _ = self.predict_features(x)
+        probs = self.outputs(x).probabilities
         if self.explains:
             self.explain(x)
         if not (np.all(np.isfinite(probs)) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)):

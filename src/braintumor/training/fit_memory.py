@@ -44,11 +44,11 @@ def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndar
     image counts in the choice (by default alike).
     Returns (memory, description for the metadata, with the validation figures).
     """
-    _, head_probs, features = model.outputs_of_pixels(pixels, head_only=True)
-    _, mirrored_head, mirrored = model.outputs_of_pixels(pixels[:, :, ::-1], head_only=True)
-    query, mixed_head = (np.asarray(t) for t in with_mirror(features, head_probs, mirrored,
-                                                            mirrored_head))
-    variants = {False: (features, head_probs), True: (query, mixed_head)}
+    plain = model.outputs_of_pixels(pixels, head_only=True)
+    mirror = model.outputs_of_pixels(pixels[:, :, ::-1], head_only=True)
+    query, mixed_head = (np.asarray(t) for t in with_mirror(
+        plain.features, plain.probabilities, mirror.features, mirror.probabilities))
+    variants = {False: (plain.features, plain.probabilities), True: (query, mixed_head)}
     classes = len(model.class_names)
     grid = []
     for flip, (vectors, head) in variants.items():
@@ -57,7 +57,7 @@ def fit_memory(model, pixels: np.ndarray, labels: np.ndarray, train_idx: np.ndar
                                 head_class=head_class, val_allowed=val_allowed,
                                 val_weights=val_weights)[1]
     best = best_setting(grid)
-    top = head_probs[val_idx].argmax(1)
+    top = plain.probabilities[val_idx].argmax(1)
     right = (top == labels[val_idx] if val_allowed is None
              else val_allowed[np.arange(len(top)), top] > 0)
     head_accuracy = float(np.average(right, weights=val_weights))

@@ -59,9 +59,9 @@ def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
     if len(val_pixels) == 0:
         raise ValueError("the threshold needs validation images")
     classes = len(model.class_names)
-    _, _, train_features = model.outputs_of_pixels(train_pixels)
-    _, val_probs, val_features = model.outputs_of_pixels(val_pixels)
-    vectors = {"features": (train_features, val_features),
+    train_features = model.outputs_of_pixels(train_pixels).features
+    val = model.outputs_of_pixels(val_pixels)
+    vectors = {"features": (train_features, val.features),
                "layout": tuple(layout(p) for p in (layout_pixels
                                                    or (train_pixels, val_pixels)))}
     fits: dict[str, MahalanobisStats] = {}
@@ -82,7 +82,7 @@ def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
     val_scores = np.max(val_ratio, axis=0)
     train_scores = np.max(train_ratio, axis=0)
     threshold = float(np.quantile(val_scores, quantile))
-    confidence = val_probs.max(axis=1)
+    confidence = val.probabilities.max(axis=1)
     description = {
         "method": f"max over features and layout of {METHOD} distance / validation scale",
         "threshold": round(threshold, 6),

@@ -184,7 +184,7 @@ def calibrate(network, config: TrainConfig, data: TrainingData) -> ModelMetadata
     )
     images = data.images
     all_logits = LoadedModel(network, metadata, Path(config.out)).outputs_of_pixels(
-        images.pixels[data.val])[0]
+        images.pixels[data.val]).logits
     full = data.full[data.val]
     logits, labels = all_logits[full], images.labels[data.val][full]
     temperature = fit_temperature(logits, labels)
@@ -222,7 +222,7 @@ def resolve_partial_labels(model, pixels: np.ndarray, labels: np.ndarray,
     labels = np.asarray(labels).copy()
     partial = labels >= len(class_names)
     if partial.any():
-        probs = model.outputs_of_pixels(pixels[partial], head_only=True)[1]
+        probs = model.outputs_of_pixels(pixels[partial], head_only=True).probabilities
         allowed = allowed_matrix(class_names)[labels[partial]]
         labels[partial] = np.argmax(probs * allowed, axis=1)
     return labels
