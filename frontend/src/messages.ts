@@ -1,4 +1,7 @@
-/** A human sentence for every error code the API can answer with, and for network failure. */
+/**
+ * A human sentence for every error code the API can answer with (braintumor.errors.ERROR_CODES,
+ * checked by tests/test_error_codes.py), and for the page's own failures.
+ */
 import { formatMegabytes } from './format';
 import type { UploadLimits } from './validation';
 
@@ -10,6 +13,8 @@ export const ERROR_SENTENCES: Record<string, string> = {
   INVALID_IMAGE:
     'This file could not be read as an image. It may be damaged, empty, or not a picture at all.',
   FILE_TOO_LARGE: 'This image is too large for the service. Please choose a smaller file.',
+  INVALID_SERIES:
+    'These files do not make one series. Please send the slices of a single series, one zip of them, or one NIfTI volume.',
   CLASSIFICATION_ERROR:
     'The model could not analyse this image. Please try again, or try a different scan.',
   NOT_BRAIN_MRI:

@@ -6,11 +6,10 @@ order; a model's own metadata may name others.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 #: Class names by id, in the dataset's and the shipped model's order.
 DEFAULT_CLASS_NAMES: tuple[str, ...] = ("Glioma", "Meningioma", "No Tumor", "Pituitary")
-
-#: The class that means "no tumour", as the default list spells it.
-NO_TUMOUR = "No Tumor"
 
 
 def is_no_tumour(name: str) -> bool:
@@ -20,3 +19,8 @@ def is_no_tumour(name: str) -> bool:
     """
     key = "".join(ch for ch in name.lower() if ch.isalnum())
     return key in ("notumor", "notumour", "healthy", "normal")
+
+
+def no_tumour_index(class_names: Sequence[str]) -> int | None:
+    """The index of the class :func:`is_no_tumour` names, or None when there is none."""
+    return next((i for i, name in enumerate(class_names) if is_no_tumour(name)), None)

@@ -3,6 +3,8 @@
 Every failure a client can cause or observe is one of these classes. Each carries the
 spec's error code and HTTP status, so the API maps them to JSON in one place and the
 CLI maps them to one line on stderr, and no caller has to know the table.
+:data:`ERROR_CODES` is the table: these classes' codes and those the HTTP layer answers
+with; the OpenAPI document, the README and the page's messages list exactly its codes.
 """
 
 from __future__ import annotations
@@ -74,3 +76,17 @@ class ConfigError(BrainTumorError):
 
 class ModelLoadError(ConfigError):
     """The model named by MODEL_PATH cannot serve (missing, unreadable, wrong shape)."""
+
+
+#: Codes only the HTTP layer answers with: Werkzeug's errors (api.errors), and the keys,
+#: the rate limit and the queue (api.security's own classes).
+HTTP_LAYER_CODES: dict[str, int] = {
+    "BAD_REQUEST": 400, "UNAUTHORIZED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405, "RATE_LIMITED": 429, "SERVER_BUSY": 503,
+}
+
+#: Every error code the API answers with, and its HTTP status, by status.
+ERROR_CODES: dict[str, int] = dict(sorted(
+    {**{cls.code: cls.status for cls in BrainTumorError.__subclasses__()},
+     **HTTP_LAYER_CODES, BrainTumorError.code: BrainTumorError.status}.items(),
+    key=lambda item: item[1]))

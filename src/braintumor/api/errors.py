@@ -14,17 +14,13 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from braintumor.classify import utc_timestamp
-from braintumor.errors import BrainTumorError
+from braintumor.errors import ERROR_CODES, BrainTumorError
 
 log = logging.getLogger(__name__)
 
-_HTTP_CODES = {
-    400: "BAD_REQUEST",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "FILE_TOO_LARGE",
-    415: "INVALID_FILE_TYPE",
-}
+#: Werkzeug's errors by status -> the spec's codes (statuses from the one table).
+_HTTP_CODES = {ERROR_CODES[code]: code for code in (
+    "BAD_REQUEST", "NOT_FOUND", "METHOD_NOT_ALLOWED", "FILE_TOO_LARGE", "INVALID_FILE_TYPE")}
 
 
 def error_response(message: str, code: str, status: int):

@@ -16,10 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 from braintumor import __version__
-from braintumor.api.openapi_schemas import ERROR_CODES
 from braintumor.api.openapi_schemas import nullable as _nullable
 from braintumor.api.openapi_schemas import ref as _ref
 from braintumor.api.openapi_schemas import schemas as _schemas
+from braintumor.errors import ERROR_CODES
 
 __all__ = ["ERROR_CODES", "build_document"]
 

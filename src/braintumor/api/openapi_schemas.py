@@ -5,25 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Every error code the API answers with, and its HTTP status.
-ERROR_CODES: dict[str, int] = {
-    "NO_FILE": 400,
-    "EMPTY_FILENAME": 400,
-    "INVALID_IMAGE": 400,
-    "INVALID_SERIES": 400,
-    "BAD_REQUEST": 400,
-    "UNAUTHORIZED": 401,
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "METHOD_NOT_ALLOWED": 405,
-    "FILE_TOO_LARGE": 413,
-    "INVALID_FILE_TYPE": 415,
-    "NOT_BRAIN_MRI": 422,
-    "RATE_LIMITED": 429,
-    "CLASSIFICATION_ERROR": 500,
-    "INTERNAL_ERROR": 500,
-    "SERVER_BUSY": 503,
-}
+from braintumor.errors import ERROR_CODES
 
 _REF = "#/components"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from braintumor.training.partial import NO_TUMOUR
+from braintumor.classes import no_tumour_index
 from braintumor.training.sources import UNKNOWN, read_sources
 
 
@@ -55,7 +55,9 @@ def tumour_detection(predicted: np.ndarray, labels: np.ndarray, class_names: lis
 
     With ``answered``, a refused image is a miss either way (no answer is not a finding).
     """
-    no_tumour = class_names.index(NO_TUMOUR)
+    no_tumour = no_tumour_index(class_names)
+    if no_tumour is None:
+        raise ValueError(f"no class among {class_names} means no tumour")
     predicted, labels = np.asarray(predicted), np.asarray(labels)
     ok = np.ones(len(labels), bool) if answered is None else np.asarray(answered)
     has = labels != no_tumour

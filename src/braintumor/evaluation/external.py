@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from braintumor.classes import is_no_tumour
 from braintumor.classify import Classifier
 from braintumor.datasets.folders import read_groups
 from braintumor.decoding import decode_file
-from braintumor.training.partial import NO_TUMOUR
 from braintumor.training.split import held_out_groups
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def evaluate_tumour_folder(classifier: Classifier, folder: Path,
     folder = Path(folder)
     table = read_groups(folder)
     names = sorted(n for n, g in table.items() if groups is None or g in groups)
-    tumour_ids = [i for i, c in enumerate(classifier.class_names) if c != NO_TUMOUR]
+    tumour_ids = [i for i, c in enumerate(classifier.class_names) if not is_no_tumour(c)]
     per_group: dict[str, list[str]] = defaultdict(list)
     outcome: dict[str, int] = defaultdict(int)
     confidences = []

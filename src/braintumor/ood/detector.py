@@ -131,10 +131,6 @@ class OodDetector:
         policy is off."""
         return measure(decoded).failures() if self.enabled else {}
 
-    def check_input(self, decoded: object) -> list[str]:
-        """Reasons from the input checks alone; empty when they pass or the policy is off."""
-        return list(self.input_failures(decoded).values())
-
     def component_scores(self, features: np.ndarray | None,
                          pixels: np.ndarray | None) -> dict[str, np.ndarray]:
         """Each fitted distance of a batch over its scale: {name: (N,)}."""

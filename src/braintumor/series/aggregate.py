@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from braintumor.classes import is_no_tumour
+from braintumor.classes import no_tumour_index
 
 #: A counted slice of a short series calls a tumour when its tumour probability is at
 #: least this.
@@ -90,11 +90,6 @@ RULE_WITHOUT_NO_TUMOUR = (
     "the model has no No Tumor class: the series class is the class of the most answered "
     "slices; probabilities are the mean over the slices of that class; the key slice is "
     "the most confident answered slice")
-
-
-def no_tumour_index(class_names: Sequence[str]) -> int | None:
-    """The index of the "No Tumor" class (:func:`braintumor.classes.is_no_tumour`), or None."""
-    return next((i for i, name in enumerate(class_names) if is_no_tumour(name)), None)
 
 
 @dataclass(frozen=True)

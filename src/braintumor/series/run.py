@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from braintumor.classes import no_tumour_index
 from braintumor.classify import Assessment, Classifier, Prediction, percentages, utc_timestamp
 from braintumor.errors import ClassificationError, NotBrainMRIError
 from braintumor.explain.localize import Localization
-from braintumor.series.aggregate import SeriesSummary, aggregate, no_tumour_index
+from braintumor.series.aggregate import SeriesSummary, aggregate
 from braintumor.series.assess import MIN_BRAIN_CM2, BrainAreas, assessed_slices
 from braintumor.series.volume import SeriesVolume
 

@@ -15,8 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-#: The index of "No Tumor" among the default class names; the only class outside the set.
-NO_TUMOUR = "No Tumor"
+from braintumor.classes import is_no_tumour
 
 
 def tumour_any(class_names: list[str]) -> int:
@@ -29,7 +28,7 @@ def allowed_matrix(class_names: list[str]) -> np.ndarray:
     classes = len(class_names)
     matrix = np.zeros((classes + 1, classes), dtype=np.float32)
     matrix[np.arange(classes), np.arange(classes)] = 1.0
-    matrix[classes] = [0.0 if name == NO_TUMOUR else 1.0 for name in class_names]
+    matrix[classes] = [0.0 if is_no_tumour(name) else 1.0 for name in class_names]
     return matrix
 
 

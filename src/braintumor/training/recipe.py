@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from braintumor.classes import DEFAULT_CLASS_NAMES
 from braintumor.preprocessing import InputSpec
 
 
@@ -28,9 +29,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     patience: int = 8
     seed: int = 42
-    class_names: list[str] = field(
-        default_factory=lambda: ["Glioma", "Meningioma", "No Tumor", "Pituitary"]
-    )
+    class_names: list[str] = field(default_factory=lambda: list(DEFAULT_CLASS_NAMES))
     cache_dir: str = ".cache"
     #: Parquet written by `braintumor spark preprocess`; when set, used instead of ``data``.
     parquet: str = ""

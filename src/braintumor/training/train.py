@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from braintumor.classes import no_tumour_index
 from braintumor.model.loaded import LoadedModel, load_model
 from braintumor.model.memory import MEMORY_ARCHIVE_ENTRY, FeatureMemory
 from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, ModelMetadata, replace_metadata
@@ -53,7 +54,6 @@ from braintumor.training.fit_memory import fit_memory
 from braintumor.training.ood_fit import DEFAULT_QUANTILE, fit_statistics
 from braintumor.training.outline_fit import fit_with_outline
 from braintumor.training.partial import (
-    NO_TUMOUR,
     PartialAccuracy,
     allowed_matrix,
     is_correct,
@@ -275,7 +275,9 @@ def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all",
         labels = resolve_partial_labels(model, images.pixels, images.labels, names)
     bank = np.ones(len(images), dtype=bool)
     bank[data.extra_val] = False
-    head_class = names.index(NO_TUMOUR) if scope == "tumour-type" else -1
+    head_class = no_tumour_index(names) if scope == "tumour-type" else -1
+    if head_class is None:
+        raise ValueError(f"memory_scope tumour-type needs a No Tumor class among {names}")
     memory, description = fit_memory(
         model, images.pixels, labels, data.train, data.val, head_class,
         val_allowed=allowed_matrix(names)[images.labels[data.val]],

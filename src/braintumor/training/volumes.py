@@ -47,8 +47,6 @@ CLEAR_MM = 10.0
 MIN_FOREGROUND = 0.03
 #: Keep every n-th slice of volumes finer than 1.5 mm (neighbours are near copies).
 FINE_SLICE_STEP = 2
-#: Split of the cases (by a hash of the case name, decided before any score was seen).
-SPLITS = ("train", "val", "test")
 
 
 def case_split(case: str) -> str:
