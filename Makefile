@@ -39,6 +39,12 @@ $(TRAIN_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	touch $@
 
+# pyspark, pandas, pyarrow: the Spark jobs and SPARK_ENABLED (the server runs without them)
+SPARK_STAMP := $(VENV)/.installed-spark
+$(SPARK_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[spark]'
+	touch $@
+
 # scikit-image's sample photographs for the evaluation's out-of-distribution set
 EVAL_STAMP := $(VENV)/.installed-eval
 $(EVAL_STAMP): $(STAMP) pyproject.toml
@@ -46,11 +52,15 @@ $(EVAL_STAMP): $(STAMP) pyproject.toml
 	touch $@
 
 # The serving set only; TensorFlow (the train extra) too while the model to serve needs it
-# (no current ONNX graph in the file: `braintumor export-onnx`; see README, Model runtimes)
+# (no current ONNX graph in the file: `braintumor export-onnx`; see README, Model runtimes),
+# and Spark (the spark extra) with SPARK_ENABLED
 run: $(STAMP) frontend-auto
 	@$(BIN)/python -c "$$TENSORFLOW_INSTALLED" || $(BIN)/python -c "$$SERVES_WITHOUT_TENSORFLOW" \
 		|| { echo "note: the model to serve needs TensorFlow: installing the train extra"; \
 		$(MAKE) --no-print-directory $(TRAIN_STAMP); }
+	@case "$$SPARK_ENABLED" in [Tt]rue|1|[Yy]es|[Oo]n) \
+		echo "note: SPARK_ENABLED: installing the spark extra"; \
+		$(MAKE) --no-print-directory $(SPARK_STAMP);; esac
 	$(BIN)/braintumor serve
 
 define TENSORFLOW_INSTALLED

@@ -43,7 +43,7 @@ from braintumor.config_parsers import (
     parse_size,
     parse_text,
 )
-from braintumor.dicom import DEFAULT_MAX_PIXELS
+from braintumor.imaging import DEFAULT_MAX_PIXELS
 from braintumor.policies import OOD_POLICIES
 
 #: Repository root when running from a checkout (src/braintumor/config.py -> ../../..).
@@ -98,8 +98,8 @@ class Setting:
 def setting(default: _T, parse: Callable[[str, str], _T], help: str, group: str, *,
             shown: str | None = None, blank: bool = True) -> _T:
     """A :class:`Settings` field read from its variable by ``parse(name, raw)`` (the rest:
-    :class:`Setting`). A mutable default is copied for each instance. (Ruff cannot see that
-    this returns a :func:`dataclasses.field`: the ``noqa: RUF009`` below.)"""
+    :class:`Setting`). A mutable default is copied for each instance. (That this returns a
+    :func:`dataclasses.field` pyproject tells Ruff: ``extend-immutable-calls``.)"""
     meta = {"parse": parse, "help": help, "group": group, "shown": shown, "blank": blank}
     if type(default).__hash__ is None:  # what dataclasses calls mutable (a dict)
         return field(default_factory=lambda: copy(default), metadata=meta)
@@ -110,13 +110,13 @@ def setting(default: _T, parse: Callable[[str, str], _T], help: str, group: str,
 class Settings:
     """Every setting of the service, with the spec's defaults, in the README's order."""
 
-    MODEL_PATH: Path = setting(  # noqa: RUF009
+    MODEL_PATH: Path = setting(
         DEFAULT_MODEL_PATH, parse_path, "any Keras 3 `.keras`/`.h5` 4-class softmax "
         "classifier", "model", shown="models/braintumor-cnn.keras")
     IMAGE_SIZE: tuple[int, int] = setting(
         (224, 224), parse_size, "input size for a model whose input size is not fixed "
         "(must match a fixed one)", "model", shown="224,224")
-    CLASS_NAMES: dict[int, str] = setting(  # noqa: RUF009
+    CLASS_NAMES: dict[int, str] = setting(
         DEFAULT_CLASS_NAMES, parse_class_names, "comma list, JSON list or JSON object",
         "model", shown=",".join(CLASS_NAMES))
     FLASK_HOST: str = setting("0.0.0.0", parse_text, "where to listen", "serving")
@@ -172,7 +172,7 @@ class Settings:
                            blank=False)
     THREADS: int = setting(4, int_between(1, 64), "gunicorn threads per worker", "serving",
                            blank=False)
-    FRONTEND_DIST: Path = setting(  # noqa: RUF009
+    FRONTEND_DIST: Path = setting(
         DEFAULT_FRONTEND_DIST, parse_path, "the built web page served at `/` (browsers) "
         "and `/assets/`", "serving", shown="frontend/dist")
     OOD_POLICY: str = setting(
@@ -188,7 +188,7 @@ class Settings:
     MAX_SERIES_BYTES: int = setting(
         512 * 1024 * 1024, int_between(1024), "largest series in bytes: the request body, "
         "a zip's expanded members, a NIfTI's data", "serving", blank=False)
-    BRAINTUMOR_DATA: Path = setting(  # noqa: RUF009
+    BRAINTUMOR_DATA: Path = setting(
         DEFAULT_DATA, parse_path, "the dataset (`Training/`, `Testing/`): the default "
         "`--data` of the offline commands, and the tests' real scans", "data")
     LOG_FORMAT: str = setting(
@@ -200,7 +200,7 @@ class Settings:
     METRICS_REQUIRE_KEY: bool = setting(
         False, parse_bool, "`true`: `/metrics` needs an API key too (when `API_KEYS_FILE` "
         "is set)", "operations", blank=False)
-    API_KEYS_FILE: Path | None = setting(  # noqa: RUF009
+    API_KEYS_FILE: Path | None = setting(
         None, parse_path, "named, hashed API keys (`braintumor keys add`); when set, the "
         "classify endpoints need `Authorization: Bearer KEY`", "operations", shown="(none)")
     RATE_LIMIT: str = setting(
@@ -214,7 +214,7 @@ class Settings:
         8, int_between(0, 10_000), "classify requests that may wait for the model per "
         "worker; more get 503 `SERVER_BUSY` at once (`0`: no limit)", "operations",
         blank=False)
-    AUDIT_LOG: Path | None = setting(  # noqa: RUF009
+    AUDIT_LOG: Path | None = setting(
         None, parse_path, "file that gets one JSON line per classification (`braintumor "
         "audit verify` checks it)", "operations", shown="(none)")
     GRACEFUL_TIMEOUT: int = setting(

@@ -14,9 +14,9 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from braintumor.dicom import DEFAULT_MAX_PIXELS, DICOM_EXTENSIONS, DicomFrames, is_dicom
+from braintumor.dicom import DICOM_EXTENSIONS, DicomFrames, is_dicom
 from braintumor.errors import InvalidFileTypeError, InvalidImageError
-from braintumor.imaging import DecodedImage, normalise_mode
+from braintumor.imaging import DEFAULT_MAX_PIXELS, DecodedImage, normalise_mode
 
 #: Extensions the spec allows, as it lists them in its error message.
 ALLOWED_EXTENSIONS: tuple[str, ...] = ("png", "jpg", "jpeg", "gif", "bmp", "webp",

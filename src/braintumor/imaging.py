@@ -16,6 +16,10 @@ from PIL import Image
 
 from braintumor.errors import InvalidImageError
 
+#: The decoders' pixel limit (against decompression bombs) where a caller gives none: the
+#: default of the MAX_IMAGE_PIXELS setting (braintumor.config), which the service passes.
+DEFAULT_MAX_PIXELS = 64_000_000
+
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from braintumor.decoding import DecodedImage, decode_image, normalise_mode
-from braintumor.dicom import DEFAULT_MAX_PIXELS
+from braintumor.imaging import DEFAULT_MAX_PIXELS
 
 #: Per-channel statistics of the ImageNet-style scalings, in RGB order.
 _CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)

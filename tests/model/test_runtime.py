@@ -239,13 +239,15 @@ def test_a_cache_path_is_keyed_by_the_checksum(tmp_path):
 
 # --- serving where TensorFlow is not installed ---------------------------------------------
 
-#: Runs with ``import tensorflow`` (keras, tf2onnx, onnx, h5py) raising ImportError, as in
-#: the base install: the app factory, one classification, the health answer, and the
-#: modules the process loaded.
+#: Runs with ``import tensorflow`` (keras, tf2onnx, onnx, h5py) and Spark's packages
+#: (pyspark, pandas, pyarrow) raising ImportError, as in the base install: the app
+#: factory, one classification, the health answer, SPARK_ENABLED's report, and the modules
+#: the process loaded.
 WITHOUT_TENSORFLOW = """
 import json, sys
 
-BLOCKED = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "h5py")
+BLOCKED = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "h5py", "pyspark", "pandas",
+           "pyarrow")
 
 
 class NoTensorFlow:
@@ -266,6 +268,14 @@ client = create_app(Settings(MODEL_PATH=model_path)).test_client()
 with open(picture, "rb") as f:
     answer = client.post("/api/classify", data={"file": (f, "scan.png")})
 health = client.get("/api/health").get_json()
+with_spark = create_app(Settings(MODEL_PATH=model_path, SPARK_ENABLED=True)).test_client()
+spark = with_spark.get("/api/health").get_json()["services"]["spark"]
+for _ in range(100):  # Spark starts in the background: its report comes within moments
+    if spark["status"] != "starting":
+        break
+    import time
+    time.sleep(0.1)
+    spark = with_spark.get("/api/health").get_json()["services"]["spark"]
 try:
     create_app(Settings(MODEL_PATH=bare))
     refusal = ""
@@ -274,6 +284,8 @@ except ModelLoadError as exc:
 loaded = sorted({name.split(".")[0] for name in sys.modules} & set(BLOCKED))
 print(json.dumps({"status": answer.status_code, "body": answer.get_json(),
                   "runtime": health["details"]["model_runtime"], "refusal": refusal,
+                  "spark": health["services"]["spark"], "spark_enabled": spark,
+                  "spark_installed": health["details"]["spark_installed"],
                   "loaded": loaded}))
 """
 
@@ -291,7 +303,11 @@ def test_the_service_starts_and_answers_without_tensorflow(exported_tiny, tiny_m
                                                             tmp_path):
     bare = copy_of(tiny_model_path, tmp_path, "no-graph.keras")
     result = run_without_tensorflow(exported_tiny, bare, tmp_path)
-    assert result["loaded"] == []  # no TensorFlow, Keras, tf2onnx, onnx nor h5py
+    assert result["loaded"] == []  # no TensorFlow, Keras, tf2onnx, onnx, h5py nor Spark
+    assert result["spark"] == {"status": "disabled", "active": False}
+    assert result["spark_installed"] is False
+    enabled = result["spark_enabled"]  # SPARK_ENABLED without Spark: degraded, and why
+    assert enabled["status"] == "down" and "pip install .[spark]" in enabled["error"]
     assert result["status"] == 200, result["body"]
     body = result["body"]
     assert body["success"] and body["prediction"]["class"] in CLASS_NAMES

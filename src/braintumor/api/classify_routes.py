@@ -75,6 +75,8 @@ def health():
             "num_classes": len(svc.settings.CLASS_NAMES),
             "image_size": list(model.input_spec.size),
             "spark_version": spark.version,
+            # pyspark is the [spark] extra, which the server does not need
+            "spark_installed": spark.installed,
             "model_version": meta.version or None,
             "temperature": meta.temperature,
             "gradcam_layer": model.graph.layer_name,

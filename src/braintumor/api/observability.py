@@ -116,10 +116,11 @@ class Metrics:
     def instrument(self, model: ServingModel) -> None:
         """Time every model pass: the explained one (classify, a series' key slice) and
         the plain one (a series' slices). Wrapping the loaded model's two entry points
-        times every caller without the callers knowing."""
-        for name in ("explain", "predict_features"):
+        times every caller without the callers knowing. The plain pass keeps its label
+        of old, ``predict_features``, so that dashboards built on it go on working."""
+        for name, kind in (("explain", "explain"), ("outputs", "predict_features")):
             original = getattr(model, name)
-            setattr(model, name, _timed(original, self.model_pass.labels(name)))
+            setattr(model, name, _timed(original, self.model_pass.labels(kind)))
 
 
 def _timed(function: Callable[..., Any], histogram: Any) -> Callable[..., Any]:

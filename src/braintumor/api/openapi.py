@@ -142,6 +142,9 @@ def build_document() -> dict[str, Any]:
                 "spark_version": _nullable(string), "model_version": _nullable(string),
                 "temperature": _nullable({"type": "number"}),
                 "gradcam_layer": _nullable(string), "ood_policy": string,
+                "model_runtime": {"enum": ["onnxruntime", "tensorflow"]},
+                # pyspark is the [spark] extra, not needed by the server
+                "spark_installed": {"type": "boolean"},
                 "ood_threshold": _nullable({"type": "number"})}},
         },
     }

@@ -18,7 +18,7 @@ from flask import Flask
 
 from braintumor.config import Settings
 from braintumor.spark_session.commands import first_line
-from braintumor.spark_session.session import build_session
+from braintumor.spark_session.session import build_session, spark_installed
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -39,6 +39,8 @@ class SparkStatus:
         self.session: SparkSession | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: pyspark is the [spark] extra: the server runs without it
+        self.installed = spark_installed()
 
     def start(self) -> None:
         """Begin starting Spark in a daemon thread (no-op when disabled or started)."""

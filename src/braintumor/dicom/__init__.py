@@ -48,15 +48,12 @@ from pydicom.uid import UID
 
 from braintumor.dicom.pixels import colour_rgb, fail, grey_image
 from braintumor.errors import InvalidImageError
-from braintumor.imaging import DicomInfo, Window, normalise_mode
+from braintumor.imaging import DEFAULT_MAX_PIXELS, DicomInfo, Window, normalise_mode
 
 log = logging.getLogger(__name__)
 
 #: File name extensions DICOM files are commonly saved under.
 DICOM_EXTENSIONS: tuple[str, ...] = ("dcm", "dicom")
-#: The decoders' pixel limit (against decompression bombs) where a caller gives none: the
-#: default of the MAX_IMAGE_PIXELS setting (braintumor.config), which the service passes.
-DEFAULT_MAX_PIXELS = 64_000_000
 
 _MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")

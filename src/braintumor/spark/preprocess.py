@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from braintumor.config import Settings
 from braintumor.decoding import decode_image
-from braintumor.dicom import DEFAULT_MAX_PIXELS
 from braintumor.errors import BrainTumorError
+from braintumor.imaging import DEFAULT_MAX_PIXELS
 from braintumor.preprocessing import canonical_pixels
 from braintumor.spark.images import folder_label, read_images
 from braintumor.spark.output import write_table

@@ -11,6 +11,7 @@ the jobs' own progress lines and our one-line results.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import socket
@@ -111,6 +112,18 @@ def check_master_reachable(master: str, timeout: float = MASTER_CONNECT_TIMEOUT)
                       f"(no answer within {timeout:g} s); is it running?")
 
 
+#: How to install Spark's packages (pyspark, pandas, pyarrow): the server does not need them.
+SPARK_EXTRA = "pip install .[spark]"
+
+
+def spark_installed() -> bool:
+    """Whether pyspark (the ``[spark]`` extra) is installed; imports nothing."""
+    try:
+        return importlib.util.find_spec("pyspark") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def build_session(settings: SparkSettings, quiet: bool = True,
                   extra_conf: dict[str, str] | None = None) -> SparkSession:
     """Start (or join) this process's SparkSession as the Spark settings describe.
@@ -119,6 +132,8 @@ def build_session(settings: SparkSettings, quiet: bool = True,
     can live in a process: when one is already running, it is returned as it is, and a
     different master is logged rather than silently ignored.
     """
+    if not spark_installed():
+        raise ConfigError("SPARK_MASTER", f"Spark is not installed: {SPARK_EXTRA}")
     from pyspark.sql import SparkSession  # Spark: only when a session is wanted
 
     conf = session_conf(settings)
