@@ -64,6 +64,10 @@ class TrainConfig:
     #: Weights of an earlier run of the same architecture (its ``*.best.weights.h5``) to
     #: start from instead of a random initialisation (a warm restart of the schedule).
     init_weights: str = ""
+    #: How the volumes' slices count in the collection-balanced weights: "one" collection,
+    #: or "per-variant" (whole heads, skull-stripped heads and tumour volumes apart: three
+    #: collections, which outweigh the dataset's own healthy slices).
+    volume_collections: str = "one"
 
     @property
     def spec(self) -> InputSpec:

@@ -109,6 +109,11 @@ def assemble(config: TrainConfig) -> TrainingData:
 VOLUMES_COLLECTION = "volumes"
 
 
+def _variant(path: str) -> str:
+    """"head", "brain" (skull-stripped) or "tumour": the variant a volume slice's path names."""
+    return path.split("#")[1].split(":")[0] if "#" in path else "tumour"
+
+
 def _cache(config: TrainConfig) -> Path | None:
     return Path(config.cache_dir) if config.cache_dir else None
 
@@ -136,7 +141,9 @@ def _with_volume_slices(config: TrainConfig, images: ImageSet, train_idx: np.nda
         paths += part.paths
         # one collection: inside a class the volumes weigh as much as each of the
         # dataset's collections, not once per variant (whole head, skull-stripped, tumour)
-        collections += [VOLUMES_COLLECTION] * len(part.paths)
+        collections += ([VOLUMES_COLLECTION] * len(part.paths)
+                        if config.volume_collections == "one" else
+                        [f"{VOLUMES_COLLECTION}:{_variant(p)}" for p in part.paths])
         full = np.concatenate([full, np.ones(len(part.paths), dtype=bool)])
     fingerprint = f"{images.fingerprint}+volumes:{len(paths) - len(images.paths)}"
     return (ImageSet(np.concatenate(pixels), np.concatenate(labels), paths, fingerprint),
