@@ -4,8 +4,9 @@ For each model (the shipped default, and a ResNet50 with random weights at 224x2
 start a real server with `braintumor serve`, time start-up to a healthy /api/health,
 send N classify requests (Grad-CAM and all three PNGs included) from one client for
 p50/p95 latency, then measure requests per second with 1, 2 and 4 concurrent clients,
-and read the server's peak RSS. In this process, load the same model and time the bare
-forward pass (the same compiled function, no Grad-CAM, no HTTP) for the ratio, and the
+and read the server's peak RSS. In this process, load the same model on the runtime the server
+picks (ONNX Runtime for a model with a current graph) and time the bare forward pass (no
+Grad-CAM, no HTTP) for the ratio, and the
 not-a-brain-MRI check's own share of a request (input checks plus distances, on the
 same upload; the features it uses come out of the forward pass at no extra cost).
 With the default model, the same server then answers a 24-slice 256x256 MR series
@@ -33,9 +34,10 @@ from common import BIN, free_port, percentile, sample_upload, tree_peak_rss_mb
 
 def bare_forward_p50(model_path: Path, runs: int = 100) -> float:
     from braintumor.config import Settings
-    from braintumor.model import load_model
+    from braintumor.model import load_serving_model
 
-    model = load_model(Settings(MODEL_PATH=model_path))
+    # the runtime the server picks for this model (ONNX Runtime for a current graph)
+    model = load_serving_model(Settings(MODEL_PATH=model_path))
     spec = model.input_spec
     x = np.random.default_rng(0).uniform(0, 1, (1, *spec.size, spec.channels))
     x = x.astype(np.float32)
@@ -58,10 +60,10 @@ def ood_check_p50(model_path: Path, upload: tuple[str, bytes], runs: int = 200) 
     from braintumor.classify import Classifier
     from braintumor.config import Settings
     from braintumor.decoding import decode_image
-    from braintumor.model import load_model
+    from braintumor.model import load_serving_model
 
     settings = Settings(MODEL_PATH=model_path)
-    classifier = Classifier(load_model(settings), settings)
+    classifier = Classifier(load_serving_model(settings), settings)
     decoded = decode_image(upload[1])
     times = []
     for _ in range(runs):
