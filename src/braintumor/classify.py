@@ -181,6 +181,11 @@ def layout_pixels(decoded: list[DecodedImage], model_pixels: np.ndarray,
     return np.stack([canonical_pixels(image, spec.size, "stretch") for image in decoded])
 
 
+#: One image's input checks: (failed checks {check: reason}, seconds, the error they
+#: raised or None).
+Checked = tuple[dict[str, str], float, ClassificationError | None]
+
+
 class Classifier:
     """A loaded model plus the settings that shape its answers.
 
@@ -210,57 +215,67 @@ class Classifier:
     def assess(self, decoded: list[DecodedImage], explain: bool = True) -> list[Assessment]:
         """The checks and one model pass for a batch of decoded images, in their order.
 
-        The one place the chain decoded image -> canonical pixels -> model -> OOD decision
-        is composed; the API, the CLI, the Spark jobs, the evaluation and the benchmarks
-        all call it. The input checks run first, so under OOD_POLICY=reject a blank or
-        coloured picture costs no inference; the rest go through the model together
-        (``explain``: with Grad-CAM maps) and get the full decision. A failing model pass
-        does not raise: every image of it carries the :class:`ClassificationError`.
+        The one place the chain decoded image -> input checks -> canonical pixels -> model
+        -> OOD decision is composed, each step once for the whole batch; the API, the CLI,
+        the Spark jobs, the evaluation and the benchmarks all call it. The input checks
+        run first, so under OOD_POLICY=reject a blank or coloured picture costs no
+        inference; the rest go through the model together (``explain``: with Grad-CAM
+        maps) and get the full decision. A failing step does not raise: the image (or,
+        for the model pass, every image of the batch) carries a
+        :class:`ClassificationError`.
         """
-        checked: list[tuple[dict[str, str], float]] = []
         assessed: list[Assessment | None] = [None] * len(decoded)
-        for i, image in enumerate(decoded):
-            started = time.perf_counter()
-            try:
-                failures = self.ood.input_failures(image)
-            except Exception as exc:  # one odd picture must not fail its whole batch
-                assessed[i] = Assessment(None, error=_failed("The input checks", exc))
-                failures = {}
-            checked.append((failures, time.perf_counter() - started))
+        checked = [self._input_checks(image) for image in decoded]
         ready = []
-        for i, (failures, seconds) in enumerate(checked):
-            if assessed[i] is not None:
-                continue
-            if failures and self.ood.rejects:  # refused without asking the model
-                decision = self.ood.refused_before_model(list(failures.values()))
-                assessed[i] = Assessment(decision, refused=True, checks=failures,
-                                         seconds={"checks": seconds})
+        for i, (failures, seconds, error) in enumerate(checked):
+            if error is not None:
+                assessed[i] = Assessment(None, error=error)
+            elif failures and self.ood.rejects:  # refused without asking the model
+                assessed[i] = Assessment(
+                    self.ood.refused_before_model(list(failures.values())), refused=True,
+                    checks=failures, seconds={"checks": seconds})
             else:
                 ready.append(i)
-        if ready:
-            self._assess_with_model(decoded, checked, ready, explain, assessed)
+        started = time.perf_counter()
+        framed = self._framed(decoded, ready, checked, assessed)
+        if framed:
+            self._model_and_decision(decoded, framed, checked, explain, assessed, started)
         return assessed  # type: ignore[return-value]
 
-    def _assess_with_model(self, decoded: list[DecodedImage],
-                           checked: list[tuple[dict[str, str], float]], ready: list[int],
-                           explain: bool, assessed: list[Assessment | None]) -> None:
-        """One model pass and the distances for the images ``ready`` for the model."""
-        spec = self.model.input_spec
+    def _input_checks(self, image: DecodedImage) -> Checked:
+        """(failed checks, seconds, error): the not-a-brain-MRI input checks of one image."""
         started = time.perf_counter()
-        framed, frames = {}, {}
+        try:
+            failures, error = self.ood.input_failures(image), None
+        except Exception as exc:  # one odd picture must not fail its whole batch
+            failures, error = {}, _failed("The input checks", exc)
+        return failures, time.perf_counter() - started, error
+
+    def _framed(self, decoded: list[DecodedImage], ready: list[int], checked: list[Checked],
+                assessed: list[Assessment | None]) -> dict[int, tuple[np.ndarray, Frame]]:
+        """{index: (canonical pixels, frame)} of the images ``ready`` for the model."""
+        spec = self.model.input_spec
+        framed = {}
         for i in ready:
             try:
-                pixels_i, frames[i] = framed_pixels(decoded[i], spec.size, spec.framing)
-                if pixels_i.shape != tuple(spec.size):
-                    raise ValueError(f"pixels of shape {pixels_i.shape}, not {spec.size}")
-                framed[i] = pixels_i
+                pixels, frame = framed_pixels(decoded[i], spec.size, spec.framing)
+                if pixels.shape != tuple(spec.size):
+                    raise ValueError(f"pixels of shape {pixels.shape}, not {spec.size}")
+                framed[i] = pixels, frame
             except Exception as exc:  # one odd picture must not fail its whole batch
                 assessed[i] = Assessment(None, error=_failed("Preprocessing", exc),
                                          checks=checked[i][0])
-        ready = [i for i in ready if i in framed]
-        if not ready:
-            return
-        pixels = np.stack([framed[i] for i in ready])
+        return framed
+
+    def _model_and_decision(self, decoded: list[DecodedImage],
+                            framed: dict[int, tuple[np.ndarray, Frame]],
+                            checked: list[Checked],
+                            explain: bool, assessed: list[Assessment | None],
+                            started: float) -> None:
+        """One model pass over the framed images, their distances and their decisions."""
+        spec = self.model.input_spec
+        ready = list(framed)
+        pixels = np.stack([framed[i][0] for i in ready])
         x = to_model_input(pixels, spec)
         cams = outlines = None
         try:
@@ -287,7 +302,7 @@ class Classifier:
         for j, (i, decision) in enumerate(zip(ready, decisions, strict=True)):
             assessed[i] = Assessment(
                 decision, decision.flagged and self.ood.rejects, probs[j],
-                None if cams is None else cams[j], frame=frames[i],
+                None if cams is None else cams[j], frame=framed[i][1],
                 outline=None if outlines is None else outlines[j].astype(np.float16),
                 checks=checked[i][0],
                 scores={name: float(values[j]) for name, values in parts.items()},
