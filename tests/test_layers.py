@@ -216,3 +216,16 @@ def test_a_cycle_is_found():
 ])
 def test_an_upward_import_is_found(source, target, bad):
     assert bool(upward({source: {target}})) is bad
+
+
+def test_the_readme_draws_the_contract():
+    """The README's architecture picture names the contract's layers, top to bottom, with
+    its separators ("|" independent, ":" mutual): the picture's first column."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    picture = readme.split("## Architecture", 1)[1].split("```", 2)[1]
+    drawn = [" ".join(re.split(r"\s{3,}", line.strip())[0].split())
+             for line in picture.splitlines()
+             if line.strip() and line.strip() != "|" and not line.strip().startswith("=")]
+    assert drawn == [layer for layer, _, _ in reversed(LAYERS)]
