@@ -15,7 +15,7 @@ def test_the_job_writes_the_overlay_the_api_answers_with(tmp_path, monkeypatch):
     from braintumor.classify import Classifier
     from braintumor.config import Settings
     from braintumor.model import load_model
-    from braintumor.spark import classify as job
+    from braintumor.spark import classify_job as job
 
     settings = Settings(MODEL_PATH=save_seg_model(tmp_path / "seg.keras"), OOD_POLICY="warn")
     classifier = Classifier(load_model(settings), settings)
