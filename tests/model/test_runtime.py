@@ -244,7 +244,7 @@ def test_a_cache_path_is_keyed_by_the_checksum(tmp_path):
 #: factory, one classification, the health answer, SPARK_ENABLED's report, and the modules
 #: the process loaded.
 WITHOUT_TENSORFLOW = """
-import json, sys
+import json, sys, time
 
 BLOCKED = ("tensorflow", "keras", "tf_keras", "tf2onnx", "onnx", "h5py", "pyspark", "pandas",
            "pyarrow")
@@ -273,7 +273,6 @@ spark = with_spark.get("/api/health").get_json()["services"]["spark"]
 for _ in range(100):  # Spark starts in the background: its report comes within moments
     if spark["status"] != "starting":
         break
-    import time
     time.sleep(0.1)
     spark = with_spark.get("/api/health").get_json()["services"]["spark"]
 try:

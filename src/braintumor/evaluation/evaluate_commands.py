@@ -19,12 +19,18 @@ def _classifier(args: argparse.Namespace) -> Classifier:
     return Classifier(model, settings)
 
 
-def cmd_evaluate_series(args: argparse.Namespace) -> int:
-    from braintumor.evaluation.series_eval import evaluate_series, summary_of
-
+def _volumes_folder(args: argparse.Namespace) -> Path:
+    """The FOLDER argument: a volumes folder, with its manifest.tsv."""
     folder = Path(args.folder)
     if not (folder / "manifest.tsv").is_file():
         raise ConfigError("FOLDER", f"no manifest.tsv in {folder}")
+    return folder
+
+
+def cmd_evaluate_series(args: argparse.Namespace) -> int:
+    from braintumor.evaluation.series_eval import evaluate_series, summary_of
+
+    folder = _volumes_folder(args)
     classifier = _classifier(args)
     try:
         report = evaluate_series(classifier, args.settings, folder, Path(args.out),
@@ -55,9 +61,7 @@ def cmd_evaluate_localisation(args: argparse.Namespace) -> int:
 def cmd_fit_series_threshold(args: argparse.Namespace) -> int:
     from braintumor.evaluation.series_threshold import fit_series_threshold
 
-    folder = Path(args.folder)
-    if not (folder / "manifest.tsv").is_file():
-        raise ConfigError("FOLDER", f"no manifest.tsv in {folder}")
+    folder = _volumes_folder(args)
     classifier = _classifier(args)
     try:
         written = fit_series_threshold(classifier, args.settings, folder, classifier.model.path,

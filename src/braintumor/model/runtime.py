@@ -39,7 +39,7 @@ from braintumor.model.archive import read_archive_entry
 from braintumor.model.explanation import Explanation
 from braintumor.model.loaded import LoadedModel, ModelSettings
 from braintumor.model.memory import FeatureMemory
-from braintumor.model.metadata import ModelMetadata, read_metadata
+from braintumor.model.metadata import ModelMetadata, load_metadata
 from braintumor.model.onnx_archive import (
     ONNX_ARCHIVE_ENTRY,
     ONNX_MANIFEST_ENTRY,
@@ -151,16 +151,6 @@ def cache_paths(model_path: Path, checksum: str) -> tuple[Path, Path]:
 # --- the pieces ---------------------------------------------------------------------------
 
 
-def _file_metadata(model_path: Path) -> ModelMetadata | None:
-    raw = read_metadata(model_path)
-    if raw is None:
-        return None
-    try:
-        return ModelMetadata.from_dict(*raw)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelLoadError("MODEL_PATH", f"unreadable model metadata: {exc}") from None
-
-
 def _bare_metadata(manifest: dict, settings: ModelSettings) -> ModelMetadata:
     """A model without metadata, as :func:`~braintumor.model.loaded.load_model` reads it
     from its input shape (here the graph's) and the settings."""
@@ -257,7 +247,7 @@ def needs_tensorflow(settings: RuntimeSettings, path: Path | None = None) -> boo
     if not model_path.is_file():
         return False
     try:
-        metadata = _file_metadata(model_path)
+        metadata = load_metadata(model_path)
         found = _current_graph(
             model_path, settings.GRADCAM_LAYER or (metadata.gradcam_layer if metadata else ""),
             metadata.segmentation_layer if metadata else "")
@@ -293,7 +283,7 @@ def load_serving_model(settings: RuntimeSettings, path: Path | None = None, thre
                                                 "(MODEL_RUNTIME=tensorflow)")
         return _tensorflow_model(settings, model_path, warm_up)
 
-    metadata = _file_metadata(model_path)
+    metadata = load_metadata(model_path)
     gradcam_layer = settings.GRADCAM_LAYER or (metadata.gradcam_layer if metadata else "")
     segmentation_layer = metadata.segmentation_layer if metadata else ""
     found = _current_graph(model_path, gradcam_layer, segmentation_layer)
