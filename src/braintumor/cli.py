@@ -63,7 +63,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         label_smoothing=args.label_smoothing, ema=args.ema, memory=not args.no_memory,
         memory_scope=args.memory_scope, masks=args.masks or "", volumes=args.volumes or "",
         outline_weight=args.outline_weight, init_weights=args.init_weights or "",
-        volume_collections=args.volume_collections,
+        volume_collections=args.volume_collections, backbone_from=args.backbone_from or "",
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -282,6 +282,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
     p.add_argument("--init-weights", default=None,
                    help="start from an earlier run's weights (its *.best.weights.h5, same "
                         "architecture) instead of a random initialisation")
+    p.add_argument("--backbone-from", default=None,
+                   help="a trained classifier (.keras) whose backbone is copied in and "
+                        "frozen and whose head starts the new one (compact-seg)")
     p.add_argument("--volume-collections", default="one", choices=["one", "per-variant"],
                    help="the volumes' slices in the collection-balanced weights: one "
                         "collection, or whole heads, skull-stripped heads and tumour "

@@ -31,6 +31,49 @@ log = logging.getLogger(__name__)
 
 #: How many of the augmentation's layers move pixels (flip, rotation, zoom, shift).
 GEOMETRIC_LAYERS = 4
+#: The layers a backbone is made of (their names' prefixes in training.architectures).
+BACKBONE_PREFIXES = ("stem_", "stage1_", "stage2_", "stage3_", "stage4_")
+HEAD = "predictions"
+
+
+def start_from_classifier(classifier, source_path: str) -> int:
+    """Copy a trained classifier's backbone into ``classifier`` and freeze it; start the
+    head from the source's head. Returns how many layers were copied.
+
+    Why: a classifier trained for 40 epochs on labels already decides well; what it
+    lacks is an outline. Frozen (its batch normalisation in inference mode too), its
+    features stay exactly what they were, so the decoder learns the outline from them
+    and the head's decisions move only as far as its own weights do. The head's input
+    is the source's pooled features followed by the gated outline features: the rows
+    the source has are copied, the rest start at zero, so training starts from the
+    source's answers.
+    """
+    import keras
+
+    source = keras.models.load_model(source_path, compile=False)
+    copied = 0
+    for layer in source.layers:
+        if not layer.name.startswith(BACKBONE_PREFIXES):
+            continue
+        target = classifier.get_layer(layer.name)
+        weights = layer.get_weights()
+        if [w.shape for w in weights] != [w.shape for w in target.get_weights()]:
+            raise ValueError(f"{source_path}: layer {layer.name!r} does not fit the "
+                             f"{classifier.name} backbone (another width?)")
+        target.set_weights(weights)
+        target.trainable = False
+        copied += 1
+    if not copied:
+        raise ValueError(f"{source_path} has no backbone layers of the compact network")
+    kernel, bias = source.get_layer(HEAD).get_weights()
+    head = classifier.get_layer(HEAD)
+    new_kernel = np.zeros_like(head.get_weights()[0])
+    rows = min(len(kernel), len(new_kernel))
+    new_kernel[:rows] = kernel[:rows]
+    head.set_weights([new_kernel, bias])
+    log.info("backbone of %s: %d layers copied and frozen; head started from its head",
+             source_path, copied)
+    return copied
 
 
 def outline_loss(y_true, y_pred):
@@ -86,6 +129,8 @@ def fit_with_outline(classifier, config: TrainConfig, fit_data: tuple,
     import keras
 
     x_train, y_train, x_val, y_val, weights = fit_data
+    if config.backbone_from:  # before compiling: frozen layers are left out of training
+        start_from_classifier(classifier, config.backbone_from)
     model = with_outline(classifier)
     steps = int(np.ceil(len(x_train) / config.batch_size))
     model.compile(

@@ -68,6 +68,11 @@ class TrainConfig:
     #: or "per-variant" (whole heads, skull-stripped heads and tumour volumes apart: three
     #: collections, which outweigh the dataset's own healthy slices).
     volume_collections: str = "one"
+    #: A trained classifier (``.keras``) whose backbone (stem and four stages, same layer
+    #: names) is copied in and frozen, and whose head starts the new one: the outline
+    #: decoder then learns to read features that already classify, and the decisions move
+    #: only as far as the head does (training.outline_fit.start_from_classifier).
+    backbone_from: str = ""
 
     @property
     def spec(self) -> InputSpec:
