@@ -42,6 +42,18 @@ def test_score_is_the_nearest_class():
         assert scorer.score(exact)[0] == pytest.approx(0.0, abs=1e-3)
 
 
+def test_statistics_of_the_leading_values_read_only_those():
+    """An outline model's statistics describe its backbone's part of a longer vector."""
+    features, labels, _, _ = clusters()
+    scorer = fit(features, labels, 4).scorer()
+    extra = np.random.default_rng(3).normal(0, 50, (len(features), 5))
+    longer = np.concatenate([features, extra], axis=1)
+    np.testing.assert_allclose(scorer.score(longer), scorer.score(features), rtol=1e-6)
+    np.testing.assert_allclose(scorer.score(longer[0]), scorer.score(features[:1]), rtol=1e-6)
+    with pytest.raises(ValueError, match="features of 11 values"):
+        scorer.score(features[:, :11])
+
+
 def test_dead_features_and_few_samples_still_fit():
     rng = np.random.default_rng(2)
     features = np.maximum(rng.normal(0, 1, (20, 50)), 0)

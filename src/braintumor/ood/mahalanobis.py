@@ -100,8 +100,18 @@ class MahalanobisScorer:
         self.dims = stats.dims
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """Mean squared Mahalanobis distance per feature to the nearest class, shape (N,)."""
-        f = np.asarray(features, dtype=np.float32).reshape(-1, self.dims)
+        """Mean squared Mahalanobis distance per feature to the nearest class, shape (N,).
+
+        The statistics read the first ``dims`` entries of each vector: an outline model's
+        head input is the backbone's pooled features followed by its gated outline
+        features, and its statistics describe the backbone's part alone
+        (:func:`braintumor.training.ood_fit.fit_statistics`).
+        """
+        f = np.asarray(features, dtype=np.float32)
+        f = f.reshape(-1, f.shape[-1]) if f.ndim > 1 else f.reshape(1, -1)
+        if f.shape[1] < self.dims:
+            raise ValueError(f"features of {f.shape[1]} values for statistics of {self.dims}")
+        f = f[:, :self.dims]
         z = f @ self.factor  # (N, D)
         d2 = ((z[:, None, :] - self.whitened_means[None, :, :]) ** 2).sum(-1)  # (N, K)
         return (d2.min(axis=1) / self.dims).astype(np.float64)

@@ -60,7 +60,9 @@ def load_statistics(model: ModelFacts) -> dict[str, MahalanobisStats] | None:
                     path.name, exc)
         return None
     features = fits.get("features")
-    if features is not None and (features.dims != model.feature_dims
+    # fewer dims than the model's vector: an outline model's statistics of its backbone's
+    # leading part (training.ood_fit.backbone_feature_dims)
+    if features is not None and (features.dims > model.feature_dims
                                  or len(features.means) != len(model.class_names)):
         log.warning("model %s: OOD statistics are for %d features and %d classes, the model "
                     "has %d and %d; distance checks skipped", path.name, features.dims,

@@ -43,6 +43,21 @@ log = logging.getLogger(__name__)
 DEFAULT_QUANTILE = 0.995
 
 
+def backbone_feature_dims(model) -> int:
+    """How many leading values of the head's input are the backbone's pooled features.
+
+    Why: an outline model (``compact-seg``) pools its gated outline features beside the
+    backbone's; those are near zero on any picture without a tumour outline, a noise
+    picture included, and fitted in they make the distance blind to what the backbone
+    sees. The statistics describe the backbone's part (``MahalanobisScorer`` reads the
+    same leading values at serving).
+    """
+    keras_model = getattr(model, "keras_model", None)
+    if model.metadata.segmentation_layer and keras_model is not None:
+        return int(keras_model.get_layer("features").output.shape[-1])
+    return int(model.feature_dims)
+
+
 def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
                    val_pixels: np.ndarray, quantile: float = DEFAULT_QUANTILE,
                    layout_pixels: tuple[np.ndarray, np.ndarray] | None = None
@@ -59,9 +74,10 @@ def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,
     if len(val_pixels) == 0:
         raise ValueError("the threshold needs validation images")
     classes = len(model.class_names)
-    train_features = model.outputs_of_pixels(train_pixels).features
+    dims = backbone_feature_dims(model)
+    train_features = model.outputs_of_pixels(train_pixels).features[:, :dims]
     val = model.outputs_of_pixels(val_pixels)
-    vectors = {"features": (train_features, val.features),
+    vectors = {"features": (train_features, val.features[:, :dims]),
                "layout": tuple(layout(p) for p in (layout_pixels
                                                    or (train_pixels, val_pixels)))}
     fits: dict[str, MahalanobisStats] = {}
