@@ -108,7 +108,8 @@ def test_the_default_model_on_50_testing_scans(default_pair):
     from braintumor.ood import OodDetector
 
     keras_model, onnx_model = default_pair
-    assert onnx_model.explains and onnx_model.memory is not None and onnx_model.memory.flip
+    assert onnx_model.explains and onnx_model.memory is not None
+    assert onnx_model.memory.flip == keras_model.memory.flip
     testing = dataset_dir() / "Testing"
     paths = []
     for folder in FOLDERS:
@@ -146,7 +147,8 @@ def test_the_default_model_on_50_testing_scans(default_pair):
 def test_the_default_model_s_graph_is_current_and_cam(default_pair):
     _, onnx_model = default_pair
     assert onnx_state(onnx_model.path) == OnnxState(True, True)
-    assert onnx_model.manifest["cam"]["exact"] and onnx_model.graph.layer_name == "features"
+    assert onnx_model.manifest["cam"]["exact"]
+    assert onnx_model.graph.layer_name == default_pair[0].metadata.gradcam_layer == "gated"
     assert onnx_model.feature_dims == default_pair[0].feature_dims
 
 

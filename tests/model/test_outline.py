@@ -49,3 +49,16 @@ def test_a_segmentation_layer_the_model_lacks_or_of_the_wrong_shape_stops_loadin
         metadata = replace(seg_model.metadata, segmentation_layer=name)
         with pytest.raises(ModelLoadError, match=why):
             LoadedModel(seg_model.keras_model, metadata, seg_model.path)
+
+
+def test_the_not_a_brain_mri_statistics_of_an_outline_model_read_its_backbone(seg_model,
+                                                                              tiny_model):
+    from braintumor.training.ood_fit import backbone_feature_dims, fit_statistics
+
+    # width 8: the backbone pools 64 features, the gated outline features 16 more
+    assert seg_model.feature_dims == 80 and backbone_feature_dims(seg_model) == 64
+    assert backbone_feature_dims(tiny_model) == tiny_model.feature_dims
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 255, (24, SEG_SIZE, SEG_SIZE), dtype=np.uint8)
+    fits, description = fit_statistics(seg_model, pixels[:16], np.arange(16) % 4, pixels[16:])
+    assert fits["features"].dims == 64 == description["components"]["features"]["dims"]

@@ -62,3 +62,17 @@ def test_a_backbone_of_another_width_is_refused(classifier_file) -> None:
     path, _ = classifier_file
     with pytest.raises(ValueError, match="another width"):
         start_from_classifier(compact_seg_cnn(SPEC, 4, width=16), str(path))
+
+
+def test_the_not_a_brain_mri_statistics_leave_the_volumes_slices_out() -> None:
+    from braintumor.datasets.folders import ImageSet
+    from braintumor.training.run import TrainingData
+    from braintumor.training.train import _dataset_slices
+
+    collections = ["figshare", "volumes", "extra:br35h-tumour", "volumes:head", "br35h"]
+    images = ImageSet(np.zeros((5, 4, 4), np.uint8), np.zeros(5, np.int64),
+                      [str(i) for i in range(5)], "x")
+    data = TrainingData(images, np.array([0, 1, 2]), np.array([3, 4]),
+                        np.ones(5, dtype=bool), collections)
+    assert _dataset_slices(data, data.train).tolist() == [0, 2]
+    assert _dataset_slices(data, data.val).tolist() == [4]
