@@ -114,7 +114,7 @@ check-java:
 # interrupted and writes into its run folder. Three runs: the classifier (40 epochs), an
 # outline decoder on its frozen backbone (`--backbone-from`, 12 epochs), then the whole
 # outline model fine-tuned from there (10 epochs at 0.0007); then the volume threshold is
-# chosen on the volumes' validation cases. About 1 h 50 min on 2 cores.
+# chosen on the volumes' validation cases. About 1 h 40 min on 2 cores.
 train: $(TRAIN_STAMP)
 	$(BIN)/braintumor train --data $(BRAINTUMOR_DATA)/Training --arch compact --size 144 \
 		--width 32 --framing head --extra-tumour $(BRAINTUMOR_EXTRA_TUMOUR) \
