@@ -67,12 +67,11 @@ def test_a_backbone_of_another_width_is_refused(classifier_file) -> None:
 def test_the_not_a_brain_mri_statistics_leave_the_volumes_slices_out() -> None:
     from braintumor.datasets.folders import ImageSet
     from braintumor.training.run import TrainingData
-    from braintumor.training.train import _dataset_slices
 
     collections = ["figshare", "volumes", "extra:br35h-tumour", "volumes:head", "br35h"]
     images = ImageSet(np.zeros((5, 4, 4), np.uint8), np.zeros(5, np.int64),
                       [str(i) for i in range(5)], "x")
     data = TrainingData(images, np.array([0, 1, 2]), np.array([3, 4]),
                         np.ones(5, dtype=bool), collections)
-    assert _dataset_slices(data, data.train).tolist() == [0, 2]
-    assert _dataset_slices(data, data.val).tolist() == [4]
+    assert data.without_volumes(data.train).tolist() == [0, 2]
+    assert data.without_volumes(data.val).tolist() == [4]

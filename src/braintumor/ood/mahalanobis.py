@@ -108,7 +108,7 @@ class MahalanobisScorer:
         (:func:`braintumor.training.ood_fit.fit_statistics`).
         """
         f = np.asarray(features, dtype=np.float32)
-        f = f.reshape(-1, f.shape[-1]) if f.ndim > 1 else f.reshape(1, -1)
+        f = f.reshape(-1, f.shape[-1])
         if f.shape[1] < self.dims:
             raise ValueError(f"features of {f.shape[1]} values for statistics of {self.dims}")
         f = f[:, :self.dims]

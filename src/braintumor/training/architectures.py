@@ -19,6 +19,11 @@ from braintumor.preprocessing import InputSpec
 GRADCAM_LAYERS = {"compact": "features", "compact-seg": "gated", "resnet50": "conv5_block3_out"}
 #: The tumour-outline layer of the architectures that have one (ModelMetadata).
 SEGMENTATION_LAYERS = {"compact-seg": "segmentation"}
+#: The compact networks' layers by role: the backbone's layers (by name prefix), its last
+#: stage's output (pooled into the head), and the head.
+BACKBONE_PREFIXES = ("stem_", "stage1_", "stage2_", "stage3_", "stage4_")
+FEATURES_LAYER = "features"
+HEAD_LAYER = "predictions"
 
 
 def _conv_bn_relu(x, filters: int, stride: int = 1, name: str = ""):
@@ -58,10 +63,10 @@ def compact_cnn(spec: InputSpec, num_classes: int = 4, width: int = 32,
     x = _residual_block(x, width * 2, 2, "stage2")
     x = _residual_block(x, width * 4, 2, "stage3")
     x = _residual_block(x, width * 8, 1, "stage4")
-    x = layers.Activation("linear", name="features")(x)
+    x = layers.Activation("linear", name=FEATURES_LAYER)(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER)(x)
     return keras.Model(inputs, outputs, name="braintumor_compact")
 
 
@@ -96,7 +101,7 @@ def compact_seg_cnn(spec: InputSpec, num_classes: int = 4, width: int = 32,
     s8 = _residual_block(s4, width * 2, 2, "stage2")  # 1/8
     x = _residual_block(s8, width * 4, 2, "stage3")  # 1/16
     x = _residual_block(x, width * 8, 1, "stage4")
-    features = layers.Activation("linear", name="features")(x)
+    features = layers.Activation("linear", name=FEATURES_LAYER)(x)
     reduced = _conv_bn_relu_1x1(features, width * 2, name="dec16")
     d8 = _upsample_merge(reduced, s8, width * 2, "dec8")
     d4 = _upsample_merge(d8, s4, width, "dec4")
@@ -111,7 +116,7 @@ def compact_seg_cnn(spec: InputSpec, num_classes: int = 4, width: int = 32,
         layers.GlobalAveragePooling2D(name="gated_pool")(gated),
     ])
     x = layers.Dropout(dropout, name="dropout")(pooled)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER)(x)
     return keras.Model(inputs, outputs, name="braintumor_compact_seg")
 
 
@@ -141,7 +146,7 @@ def resnet50(spec: InputSpec, num_classes: int = 4, weights: str | None = None,
     )
     x = layers.GlobalAveragePooling2D(name="pool")(backbone.output)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER)(x)
     return keras.Model(inputs, outputs, name="braintumor_resnet50"), backbone
 
 

@@ -34,6 +34,7 @@ from braintumor.model.loaded import ModelSettings, load_model
 from braintumor.model.metadata import OOD_ARCHIVE_ENTRY, replace_metadata
 from braintumor.ood.layout import layout
 from braintumor.ood.mahalanobis import METHOD, MahalanobisStats, fit, pack
+from braintumor.training.architectures import FEATURES_LAYER
 from braintumor.training.run import RunFolder
 from braintumor.training.split import duplicate_groups, grouped_stratified_split
 
@@ -52,10 +53,9 @@ def backbone_feature_dims(model) -> int:
     sees. The statistics describe the backbone's part (``MahalanobisScorer`` reads the
     same leading values at serving).
     """
-    keras_model = getattr(model, "keras_model", None)
-    if model.metadata.segmentation_layer and keras_model is not None:
-        return int(keras_model.get_layer("features").output.shape[-1])
-    return int(model.feature_dims)
+    if not model.metadata.segmentation_layer:
+        return int(model.feature_dims)
+    return int(model.keras_model.get_layer(FEATURES_LAYER).output.shape[-1])
 
 
 def fit_statistics(model, train_pixels: np.ndarray, train_labels: np.ndarray,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from braintumor.training.architectures import with_outline
+from braintumor.training.architectures import BACKBONE_PREFIXES, HEAD_LAYER, with_outline
 from braintumor.training.augment import mri_augmentation, source_robust_augmentation
 from braintumor.training.curves import plot_learning_curve
 from braintumor.training.partial import PartialAccuracy, partial_label_loss
@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 
 #: How many of the augmentation's layers move pixels (flip, rotation, zoom, shift).
 GEOMETRIC_LAYERS = 4
-#: The layers a backbone is made of (their names' prefixes in training.architectures).
-BACKBONE_PREFIXES = ("stem_", "stage1_", "stage2_", "stage3_", "stage4_")
-HEAD = "predictions"
 
 
 def start_from_classifier(classifier, source_path: str) -> int:
@@ -65,8 +62,8 @@ def start_from_classifier(classifier, source_path: str) -> int:
         copied += 1
     if not copied:
         raise ValueError(f"{source_path} has no backbone layers of the compact network")
-    kernel, bias = source.get_layer(HEAD).get_weights()
-    head = classifier.get_layer(HEAD)
+    kernel, bias = source.get_layer(HEAD_LAYER).get_weights()
+    head = classifier.get_layer(HEAD_LAYER)
     new_kernel = np.zeros_like(head.get_weights()[0])
     rows = min(len(kernel), len(new_kernel))
     new_kernel[:rows] = kernel[:rows]

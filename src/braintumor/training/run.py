@@ -34,6 +34,10 @@ from braintumor.training.volumes import load_volume_slices
 log = logging.getLogger(__name__)
 
 
+#: The sampling collection of every volume slice (training.sources.balanced_weights).
+VOLUMES_COLLECTION = "volumes"
+
+
 @dataclass
 class TrainingData:
     """Every image a run uses, and which of them train and which validate.
@@ -55,6 +59,13 @@ class TrainingData:
     @property
     def extra_val(self) -> np.ndarray:
         return self.val[~self.full[self.val]]
+
+    def without_volumes(self, index: np.ndarray) -> np.ndarray:
+        """``index`` without the volumes' slices (their collections are
+        ``VOLUMES_COLLECTION``, or it with the variant after a colon)."""
+        return np.array([i for i in index
+                         if self.collections[i].split(":")[0] != VOLUMES_COLLECTION],
+                        dtype=np.int64)
 
 
 def load_training_images(config: TrainConfig) -> ImageSet:
@@ -104,9 +115,6 @@ def assemble(config: TrainConfig) -> TrainingData:
             config, images, train_idx, val_idx, full, outlines, collections)
     return TrainingData(images, train_idx, val_idx, full, collections, outlines)
 
-
-#: The sampling collection of every volume slice (training.sources.balanced_weights).
-VOLUMES_COLLECTION = "volumes"
 
 
 def _variant(path: str) -> str:

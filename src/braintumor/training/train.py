@@ -61,7 +61,6 @@ from braintumor.training.partial import (
 )
 from braintumor.training.recipe import TrainConfig
 from braintumor.training.run import (
-    VOLUMES_COLLECTION,
     RunFolder,
     TrainingData,
     assemble,
@@ -243,7 +242,12 @@ def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None
     if labels is None:
         labels = resolve_partial_labels(model, images.pixels, images.labels,
                                         list(model.class_names))
-    train, val = _dataset_slices(data, data.train), _dataset_slices(data, data.val)
+    # Without the volumes' slices: a volume holds every level of the head, the vertex's
+    # cap and the neck among them, and the threshold is a quantile of the validation
+    # scores, so those slices would widen what counts as a brain MRI until other
+    # pictures pass. Which slices of a volume count is the series' brain check
+    # (series.assess), not this one.
+    train, val = data.without_volumes(data.train), data.without_volumes(data.val)
     whole = None
     if model.input_spec.framing != "stretch" and config is not None:
         stretched = stretched_pixels(config)
@@ -258,18 +262,6 @@ def fit_ood(model: LoadedModel, data: TrainingData, run: RunFolder | None = None
         description["split"] = str(run.split_file)
     description["data_fingerprint"] = images.fingerprint
     return fits, description
-
-
-def _dataset_slices(data: TrainingData, index: np.ndarray) -> np.ndarray:
-    """``index`` without the volumes' slices: what the not-a-brain-MRI statistics see.
-
-    Why: a volume holds every level of the head, the vertex's cap and the neck among
-    them, and the threshold is a quantile of the validation scores, so those slices
-    would widen what counts as a brain MRI until other pictures pass. Which slices of a
-    volume can be judged is the series' brain check (``series.assess``), not this one.
-    """
-    return np.array([i for i in index if not data.collections[i].startswith(
-        VOLUMES_COLLECTION)], dtype=np.int64)
 
 
 def fit_memory_step(model: LoadedModel, data: TrainingData, scope: str = "all",
