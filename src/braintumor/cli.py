@@ -64,6 +64,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         memory_scope=args.memory_scope, masks=args.masks or "", volumes=args.volumes or "",
         outline_weight=args.outline_weight, init_weights=args.init_weights or "",
         volume_collections=args.volume_collections, backbone_from=args.backbone_from or "",
+        mirror_hemispheres=args.mirror_hemispheres,
     )
     metadata = train(config)
     print(json.dumps(metadata["training"]["metrics"], indent=2))
@@ -289,6 +290,9 @@ def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
                    help="the volumes' slices in the collection-balanced weights: one "
                         "collection, or whole heads, skull-stripped heads and tumour "
                         "volumes apart")
+    p.add_argument("--mirror-hemispheres", action="store_true",
+                   help="also train on the tumour volumes' hemispheres mirrored into whole "
+                        "brains, their label-free slices as No Tumor")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")

@@ -250,3 +250,47 @@ def test_real_volumes_one_healthy_and_one_tumour_case(tmp_path) -> None:
     assert sum(b["slices"] for b in bins) == sum(a > 0 for a in glioma["core_cm2"])
     assert np.isfinite([p for p in glioma["probabilities"] if p is not None]).all()
     assert len(list((tmp_path / "out").glob("*.png"))) == 2
+
+
+def _lateral_tumour(root: Path, case: str) -> None:
+    """Move a synthetic tumour case's checkerboard (and its labels) into the high-index
+    (right) hemisphere, so its left hemisphere holds no label."""
+    import nibabel as nib
+    from volume_helpers import checkerboard, head_plane
+
+    folder = root / "tumour" / case
+    image = nib.load(folder / "t1ce.nii.gz")
+    values = np.asarray(image.dataobj, dtype=np.float32).copy()
+    labels = np.zeros(values.shape, np.float32)
+    values[:] = head_plane()[..., None]  # the oval alone
+    for k in (4, 5, 6):
+        values[84:100, 56:72, k] = 300.0 * checkerboard(16)
+        labels[82:102, 54:74, k] = 2
+        labels[84:100, 56:72, k] = 1
+    nib.save(nib.Nifti1Image(values, image.affine), folder / "t1ce.nii.gz")
+    nib.save(nib.Nifti1Image(labels, image.affine), folder / "seg.nii.gz")
+
+
+def test_derived_healthy_volumes_are_made_from_the_cases_and_reported_apart(checker,
+                                                                            tmp_path):
+    from braintumor.training.volumes import derived_volumes
+
+    classifier, settings, _ = checker
+    root = tmp_path / "volumes"
+    cases = volumes_folder(root, ("test",))
+    _lateral_tumour(root, cases["test"]["tumour"])
+    derived = derived_volumes(read_manifest(root))
+    assert [(d.case, d.kind, d.variant) for d in derived] == [
+        (cases["test"]["healthy"], "healthy", "brain"),
+        (cases["test"]["tumour"], "healthy", "mirrored-left")]  # the right one has labels
+    report = evaluate_series(classifier, settings, root, tmp_path / "out", cases="test",
+                             derived=True)
+    assert report["sides"]["test"]["series"]["volumes"] == 2  # the stored files alone
+    figures = report["derived"]["test"]["series"]
+    assert figures["healthy_volumes"] == 2 and figures["tumour_volumes"] == 0
+    assert figures["specificity"] == 1.0  # no checkerboard in either: No Tumor
+    assert report["sides"]["test"]["series"]["sensitivity"] == 1.0
+    mirrored = next(v for v in report["volumes"] if v["variant"] == "mirrored-left")
+    assert mirrored["path"].endswith("#mirrored-left") and mirrored["error"] is None
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4
+    assert "derived healthy volumes" in (tmp_path / "out" / "report.md").read_text()

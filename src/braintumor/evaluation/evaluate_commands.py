@@ -12,6 +12,11 @@ from braintumor.classify import Classifier
 from braintumor.errors import ConfigError
 from braintumor.model import load_model
 
+#: What ``--derived`` adds (training.volumes.derived_volumes).
+DERIVED_HELP = ("also send healthy versions made from the chosen cases: the healthy heads "
+                "skull-stripped, the tumour volumes' label-free hemispheres mirrored into "
+                "whole brains (reported apart)")
+
 
 def _classifier(args: argparse.Namespace) -> Classifier:
     settings = args.settings  # loaded once by main()
@@ -34,7 +39,8 @@ def cmd_evaluate_series(args: argparse.Namespace) -> int:
     classifier = _classifier(args)
     try:
         report = evaluate_series(classifier, args.settings, folder, Path(args.out),
-                                 cases=args.cases, model_path=classifier.model.path)
+                                 cases=args.cases, model_path=classifier.model.path,
+                                 derived=args.derived)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError("evaluate-series", str(exc)) from None
     print(json.dumps(summary_of(report), indent=2))
@@ -65,7 +71,8 @@ def cmd_fit_series_threshold(args: argparse.Namespace) -> int:
     classifier = _classifier(args)
     try:
         written = fit_series_threshold(classifier, args.settings, folder, classifier.model.path,
-                                       Path(args.out) if args.out else None)
+                                       Path(args.out) if args.out else None,
+                                       derived=args.derived)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError("fit-series-threshold", str(exc)) from None
     print(json.dumps(written, indent=2))
@@ -87,6 +94,7 @@ def add_parser(sub: argparse._SubParsersAction, data: Path | None = None) -> Non
                         "(default test; all: each side reported apart)")
     p.add_argument("--model", default=None, help="the model (default: MODEL_PATH)")
     p.add_argument("--out", default="reports/series")
+    p.add_argument("--derived", action="store_true", help=DERIVED_HELP)
     p.set_defaults(func=cmd_evaluate_series)
 
     p = sub.add_parser("fit-series-threshold",
@@ -95,6 +103,7 @@ def add_parser(sub: argparse._SubParsersAction, data: Path | None = None) -> Non
     p.add_argument("folder", help="a volumes folder with manifest.tsv")
     p.add_argument("--model", default=None, help="the model (default: MODEL_PATH)")
     p.add_argument("--out", default=None, help="write a copy here instead of in place")
+    p.add_argument("--derived", action="store_true", help=DERIVED_HELP)
     p.set_defaults(func=cmd_fit_series_threshold)
 
     p = sub.add_parser("evaluate-localisation",

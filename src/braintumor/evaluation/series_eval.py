@@ -25,6 +25,12 @@ What a reader wants to know, per side:
   window, as training reads it), so slice k of the label is slice k of the answer.
 - the slices not assessed, when the answer has that field (tolerated when absent).
 
+With ``derived=True`` (``--derived``) each side also gets healthy volumes made from its
+own cases (:func:`braintumor.training.volumes.derived_volumes`: the healthy heads
+skull-stripped, the tumour volumes' label-free hemispheres mirrored into whole brains),
+reported apart under "derived" and never pooled with the stored files: the folder holds
+no skull-stripped healthy brain, the kind outside collections send most.
+
 Written into ``--out``: ``report.json``, ``report.md`` (the tables) and one small PNG
 per volume: the slices' tumour probability along the volume, tumour slices shaded,
 slices not assessed and refused marked, the supporting slices (when the answer lists
@@ -54,7 +60,12 @@ from braintumor.evaluation.series_volumes import (
     bin_labels,
     share,
 )
-from braintumor.training.volumes import VolumeFile, case_split, read_manifest
+from braintumor.training.volumes import (
+    VolumeFile,
+    case_split,
+    derived_volumes,
+    read_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +149,8 @@ def side_figures(records: Sequence[VolumeAnswer]) -> dict[str, Any]:
     }
     by_sequence: dict[str, dict[str, int]] = {}
     for r in records:
-        entry = by_sequence.setdefault(f"{r.kind} {r.sequence}",
+        entry = by_sequence.setdefault(" ".join(filter(None, (r.kind, r.sequence,
+                                                             r.variant))),
                                        {"volumes": 0, "called_tumour": 0, "refused": 0})
         entry["volumes"] += 1
         entry["called_tumour"] += int(bool(r.called_tumour))
@@ -146,19 +158,23 @@ def side_figures(records: Sequence[VolumeAnswer]) -> dict[str, Any]:
     return {"series": series, "slices": slices, "by_sequence": by_sequence}
 
 
-def select_volumes(root: Path, cases: str) -> list[VolumeFile]:
+def select_volumes(root: Path, cases: str, derived: bool = False) -> list[VolumeFile]:
+    """The image volumes of the chosen cases, then (``derived``) their derived healthy
+    versions."""
     if cases not in CASE_CHOICES:
         raise ValueError(f"cases must be one of {', '.join(CASE_CHOICES)}, not {cases!r}")
     files = read_manifest(root)
-    return [f for f in files if cases == "all" or case_split(f.case) == cases]
+    chosen = [f for f in files if cases == "all" or case_split(f.case) == cases]
+    return chosen + (derived_volumes(chosen) if derived else [])
 
 
 def evaluate_series(classifier: Classifier, settings: Settings, root: Path, out_dir: Path,
-                    cases: str = "test", model_path: Path | None = None) -> dict[str, Any]:
+                    cases: str = "test", model_path: Path | None = None,
+                    derived: bool = False) -> dict[str, Any]:
     """Answer every image volume of the chosen cases; write and return the report."""
     started = time.perf_counter()
     root, out_dir = Path(root), Path(out_dir)
-    files = select_volumes(root, cases)
+    files = select_volumes(root, cases, derived)
     if not files:
         raise ValueError(f"no image volume of the {cases} cases in {root / 'manifest.tsv'}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,11 +196,14 @@ def evaluate_series(classifier: Classifier, settings: Settings, root: Path, out_
         "rule": next((r.rule for r in records if r.rule), None),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "area_bins_cm2": list(AREA_BINS_CM2),
-        "sides": {side: side_figures([r for r in records if r.split == side])
-                  for side in sides},
+        "sides": {side: side_figures([r for r in records if r.split == side
+                                      and not r.variant]) for side in sides},
         "volumes": [{**asdict(r), "plot": plot_name(r), "class_right": r.class_right()}
                     for r in records],
     }
+    if derived:
+        report["derived"] = {side: side_figures([r for r in records if r.split == side
+                                                 and r.variant]) for side in sides}
     if "train" in sides:
         report["note"] = ("the train cases were trained on: their figures say nothing about "
                           "new scans")
@@ -197,7 +216,9 @@ def evaluate_series(classifier: Classifier, settings: Settings, root: Path, out_
 def summary_of(report: dict[str, Any]) -> dict[str, Any]:
     """What the command prints: each side's headline figures."""
     out: dict[str, Any] = {}
-    for side, figures in report["sides"].items():
+    groups = [*report["sides"].items(),
+              *((f"{side} derived", f) for side, f in report.get("derived", {}).items())]
+    for side, figures in groups:
         s, sl = figures["series"], figures["slices"]
         out[side] = {
             "cases": s["cases"], "volumes": s["volumes"],

@@ -30,7 +30,7 @@ def plot_volume(record: VolumeAnswer, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 2.8), dpi=100)
     if count == 0:  # refused whole: nothing to draw but why
         ax.axis("off")
-        ax.text(0.5, 0.5, f"{record.case} {record.sequence} [{record.split}]: refused "
+        ax.text(0.5, 0.5, f"{record.case} {_sequence(record)} [{record.split}]: refused "
                 f"({record.error_code})\n{record.error or ''}", ha="center", va="center",
                 fontsize=7, wrap=True, transform=ax.transAxes)
         fig.savefig(path)
@@ -76,7 +76,7 @@ def plot_volume(record: VolumeAnswer, path: Path) -> None:
     ax.set_ylabel("tumour %")
     answer = (f"refused: {record.error_code}" if record.error is not None
               else f"{record.series_class} ({record.tumour_probability}%)")
-    ax.set_title(f"{record.case} {record.sequence} [{record.split}] → {answer}", fontsize=8)
+    ax.set_title(f"{record.case} {_sequence(record)} [{record.split}] → {answer}", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=6,
               frameon=False)
@@ -86,7 +86,12 @@ def plot_volume(record: VolumeAnswer, path: Path) -> None:
 
 
 def plot_name(record: VolumeAnswer) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{record.case}_{record.sequence}") + ".png"
+    name = "_".join(filter(None, (record.case, record.sequence, record.variant)))
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png"
+
+
+def _sequence(record: VolumeAnswer) -> str:
+    return f"{record.sequence} ({record.variant})" if record.variant else record.sequence
 
 
 def _pct(value: float | None) -> str:
@@ -111,7 +116,7 @@ def volume_row(record: VolumeAnswer) -> list[str]:
               else f"{record.series_class}, {record.tumour_probability}%")
     right = {True: "yes", False: "**no**", None: "—"}[record.class_right()]
     return [record.case, record.split, f"{record.kind} {record.tumour_type}".replace(
-        " none", ""), record.sequence, str(record.slice_count), str(answered), not_assessed,
+        " none", ""), _sequence(record), str(record.slice_count), str(answered), not_assessed,
         answer, right, _ratio(called, record.slice_count), tumour_slices,
         f"{record.seconds:.1f}"]
 
@@ -132,9 +137,13 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
               "slices whose tumour probability (1 - P(No Tumor)) reaches the slice "
               f"threshold ({DEFAULT_THRESHOLD:g}% unless the answer states its own). A "
               "volume refused whole counts against sensitivity and specificity.", ""]
-    for side, figures in report["sides"].items():
+    groups = [(f"{side} cases", f) for side, f in report["sides"].items()]
+    groups += [(f"{side} cases, derived healthy volumes (skull-stripped heads, mirrored "
+                "label-free hemispheres of tumour volumes)", f)
+               for side, f in report.get("derived", {}).items()]
+    for title, figures in groups:
         s, sl = figures["series"], figures["slices"]
-        lines += [f"## {side} cases ({s['cases']} cases, {s['volumes']} volumes)", ""]
+        lines += [f"## {title} ({s['cases']} cases, {s['volumes']} volumes)", ""]
         rows = [
             ["Tumour volumes called a tumour (sensitivity)",
              _ratio(s["tumour_volumes_called_tumour"], s["tumour_volumes"])],
@@ -174,5 +183,5 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
               "assessed slices as grey ticks at the bottom, refused ones as crosses at the "
               "top, the slices the answer says support its call ringed, the key slice "
               "dotted.", ""]
-    lines += [f"- [{r.case} {r.sequence}]({plot_name(r)})" for r in records]
+    lines += [f"- [{r.case} {_sequence(r)}]({plot_name(r)})" for r in records]
     return "\n".join(lines) + "\n"

@@ -76,10 +76,15 @@ def choose_threshold(rows: Sequence[dict[str, Any]]) -> float:
 
 
 def fit_series_threshold(classifier: Classifier, settings: Settings, root: Path,
-                         model_path: Path, out: Path | None = None) -> dict[str, Any]:
+                         model_path: Path, out: Path | None = None,
+                         derived: bool = False) -> dict[str, Any]:
     """Answer the validation volumes, choose the threshold, write it into the model's
-    metadata (``out``: a copy instead of the model in place); returns what was written."""
-    files = select_volumes(Path(root), "val")
+    metadata (``out``: a copy instead of the model in place); returns what was written.
+
+    ``derived``: the validation cases' derived healthy volumes count among the healthy
+    ones (:func:`braintumor.training.volumes.derived_volumes`), so the choice also sees
+    skull-stripped healthy brains."""
+    files = select_volumes(Path(root), "val", derived)
     if not files:
         raise ValueError(f"no validation volume in {Path(root) / 'manifest.tsv'}")
     records = []
@@ -91,7 +96,10 @@ def fit_series_threshold(classifier: Classifier, settings: Settings, root: Path,
     metadata.series = {
         "volume_slice_threshold": choose_threshold(rows),
         "chosen_on": f"{len(records)} validation volumes of {Path(root).name} "
-                     "(training.volumes.case_split)",
+                     "(training.volumes.case_split)"
+                     + (f", {sum(bool(r.variant) for r in records)} of them derived "
+                        "healthy versions (training.volumes.derived_volumes)"
+                        if derived else ""),
         "candidates": rows,
     }
     replace_metadata(Path(model_path), metadata, out)

@@ -18,7 +18,7 @@ from braintumor.config import Settings
 from braintumor.errors import BrainTumorError
 from braintumor.series import classify_series, series_from_parts
 from braintumor.series.nifti import series_from_nifti
-from braintumor.training.volumes import CLEAR_MM, VolumeFile, case_split
+from braintumor.training.volumes import CLEAR_MM, VolumeFile, case_split, volume_bytes
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ class VolumeAnswer:
     kind: str  # healthy | tumour
     sequence: str
     tumour_type: str
+    #: "" for the file as stored, else the healthy version sent (``VolumeFile.variant``).
+    variant: str = ""
     #: The whole volume's refusal or error message; None when answered.
     error: str | None = None
     error_code: str | None = None
@@ -215,13 +217,14 @@ def label_slices(item: VolumeFile) -> tuple[list[float], list[bool]]:
 def answer_volume(classifier: Classifier, settings: Settings, root: Path,
                   item: VolumeFile) -> VolumeAnswer:
     """One image volume through the endpoint's path, with its label map's slices."""
+    path = str(item.path.relative_to(root) if item.path.is_relative_to(root) else item.path)
     record = VolumeAnswer(case=item.case, split=case_split(item.case),
-                          path=str(item.path.relative_to(root) if item.path.is_relative_to(root)
-                                   else item.path), kind=item.kind,
-                          sequence=item.sequence, tumour_type=item.tumour_type)
+                          path=f"{path}#{item.variant}" if item.variant else path,
+                          kind=item.kind, sequence=item.sequence,
+                          tumour_type=item.tumour_type, variant=item.variant)
     started = time.perf_counter()
     try:
-        volume = series_from_parts([(item.path.name, item.path.read_bytes())], settings)
+        volume = series_from_parts([(item.path.name, volume_bytes(item))], settings)
         body = classify_series(classifier, volume).to_json()
     except BrainTumorError as exc:  # refused whole, or not a volume the service reads
         record.error, record.error_code = exc.message, exc.code

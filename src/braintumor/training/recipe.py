@@ -73,6 +73,10 @@ class TrainConfig:
     #: decoder then learns to read features that already classify, and the decisions move
     #: only as far as the head does (training.outline_fit.start_from_classifier).
     backbone_from: str = ""
+    #: Also train on each tumour volume's hemispheres mirrored into whole brains, their
+    #: slices clear of any label as No Tumor (training.volumes.mirrored_halves): healthy
+    #: brains of the gliomas' own look.
+    mirror_hemispheres: bool = False
 
     @property
     def spec(self) -> InputSpec:

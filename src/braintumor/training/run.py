@@ -118,7 +118,8 @@ def assemble(config: TrainConfig) -> TrainingData:
 
 
 def _variant(path: str) -> str:
-    """"head", "brain" (skull-stripped) or "tumour": the variant a volume slice's path names."""
+    """"head", "brain" (skull-stripped), "mirrored-<side>" or "tumour": the variant a
+    volume slice's path names."""
     return path.split("#")[1].split(":")[0] if "#" in path else "tumour"
 
 
@@ -132,7 +133,8 @@ def _with_volume_slices(config: TrainConfig, images: ImageSet, train_idx: np.nda
     """The images with the volumes' train and validation cases' slices appended."""
     size = (config.size, config.size)
     parts = [load_volume_slices(Path(config.volumes), config.class_names, size,
-                                config.framing, (split,), _cache(config))
+                                config.framing, (split,), _cache(config),
+                                mirrored=config.mirror_hemispheres)
              for split in ("train", "val")]
     pixels, labels, paths = [images.pixels], [images.labels], list(images.paths)
     masks = [outlines if outlines is not None
@@ -175,7 +177,8 @@ def stretched_pixels(config: TrainConfig) -> np.ndarray:
                                          tumour_any(config.class_names), size, cache)[0].pixels)
     if config.volumes:
         pixels += [load_volume_slices(Path(config.volumes), config.class_names, size,
-                                      "stretch", (split,), cache).pixels
+                                      "stretch", (split,), cache,
+                                      mirrored=config.mirror_hemispheres).pixels
                    for split in ("train", "val")]
     return np.concatenate(pixels)
 

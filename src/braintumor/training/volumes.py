@@ -19,6 +19,17 @@ Labels per slice of a tumour volume: tumour core (BraTS labels 1 and 4; the
 meningioma's mask) of at least ``MIN_TUMOUR_MM2`` -> the case's class, with the core as
 its outline; no tumour label (oedema included) within ``CLEAR_MM`` -> No Tumor with an
 empty outline; anything between is left out.
+
+A second shortcut remains after that: the gliomas' look itself (skull-stripped, 1 mm,
+atlas-registered, clean) is seen almost only with a tumour in it, since a glioma volume's
+tumour-free slices are mostly its vertex and base. A skull-stripped healthy brain of
+another collection (a template, an atlas-registered research scan) then looks like "a
+glioma volume" and is called Glioma at every level. With ``mirrored``,
+:func:`mirrored_halves` makes healthy examples of exactly that look: each tumour
+volume's hemispheres mirrored across the midline into whole brains, whose slices clear
+of any label (the same ``CLEAR_MM`` rule) are No Tumor. A mirrored brain is exactly
+symmetric, which no real head is; the real healthy heads (whole and skull-stripped)
+keep symmetry from becoming the sign of health.
 """
 
 from __future__ import annotations
@@ -47,6 +58,10 @@ CLEAR_MM = 10.0
 MIN_FOREGROUND = 0.03
 #: Keep every n-th slice of volumes finer than 1.5 mm (neighbours are near copies).
 FINE_SLICE_STEP = 2
+#: A tumour label this close to the midline (mm) counts as on both sides of it.
+MIDLINE_MARGIN_MM = 8.0
+#: How far (voxels) from the volume's middle the midline is looked for.
+MIDLINE_SEARCH = 20
 
 
 def case_split(case: str) -> str:
@@ -67,6 +82,9 @@ class VolumeFile:
     sequence: str
     tumour_type: str
     label_path: Path | None
+    #: "" for the file as stored; else a healthy version made from it
+    #: (:func:`derived_volumes`): "brain" (skull-stripped) or "mirrored-<side>".
+    variant: str = ""
 
 
 def read_manifest(root: Path) -> list[VolumeFile]:
@@ -77,6 +95,65 @@ def read_manifest(root: Path) -> list[VolumeFile]:
     return [VolumeFile(r["case"], root / r["path"], r["kind"], r["sequence"], r["tumour_type"],
                        root / r["label_path"] if r.get("label_path") else None)
             for r in rows if r["sequence"] != "label"]
+
+
+def derived_volumes(files: list[VolumeFile]) -> list[VolumeFile]:
+    """Healthy versions of ``files`` of the kinds outside collections send and the folder
+    lacks: each healthy head skull-stripped (variant "brain"), and each tumour volume's
+    hemisphere that holds no label at all, mirrored into a whole brain of that volume's
+    look ("mirrored-left" or "mirrored-right": skull-stripped and atlas-registered like
+    the gliomas). Bytes from :func:`volume_bytes`.
+
+    Why: the stored healthy heads are all full heads, so a judge is never checked on a
+    skull-stripped healthy brain, the case where the gliomas' look misleads it most.
+    """
+    import nibabel as nib
+
+    derived = []
+    for item in files:
+        if item.variant:
+            continue
+        if item.kind == "healthy":
+            derived.append(_replace(item, variant="brain"))
+        elif item.label_path is not None:
+            image: Any = nib.load(str(item.path))
+            label_image: Any = nib.load(str(item.label_path))
+            labels = np.asarray(label_image.dataobj)
+            for side, _, side_labels in mirrored_halves(
+                    np.asarray(image.dataobj), labels, image.affine, image.header.get_zooms()):
+                if not side_labels.any():
+                    derived.append(_replace(item, kind="healthy", tumour_type="none",
+                                            variant=f"mirrored-{side}"))
+    return derived
+
+
+def _replace(item: VolumeFile, **changes: Any) -> VolumeFile:
+    from dataclasses import replace
+
+    return replace(item, **changes)
+
+
+def volume_bytes(item: VolumeFile) -> bytes:
+    """The NIfTI bytes of ``item``: the file itself, or the version its variant names."""
+    if not item.variant:
+        return item.path.read_bytes()
+    import nibabel as nib
+
+    image: Any = nib.load(str(item.path))
+    values = np.asarray(image.get_fdata(), dtype=np.float32)
+    if item.variant == "brain":
+        return _nifti_bytes(values * strip_skull(values, image.header.get_zooms()),
+                            image.affine)
+    if item.label_path is None or not item.variant.startswith("mirrored-"):
+        raise ValueError(f"{item.path}: no such variant {item.variant!r}")
+    label_image: Any = nib.load(str(item.label_path))
+    labels = np.asarray(label_image.dataobj)
+    side = item.variant.removeprefix("mirrored-")
+    for name, mirrored, _ in mirrored_halves(values, labels, image.affine,
+                                             image.header.get_zooms()):
+        if name == side:
+            return _nifti_bytes(mirrored, image.affine)
+    raise ValueError(f"{item.path}: no side {side!r}")
 
 
 def strip_skull(volume: np.ndarray, voxel_mm: tuple[float, ...]) -> np.ndarray:
@@ -135,14 +212,17 @@ def _nifti_bytes(values: np.ndarray, affine: np.ndarray) -> bytes:
 
 def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int],
                        framing: str, splits: tuple[str, ...] = ("train",),
-                       cache_dir: Path | None = None) -> VolumeSlices:
-    """Every usable slice of the cases in ``splits`` (see the module docstring)."""
+                       cache_dir: Path | None = None, mirrored: bool = False
+                       ) -> VolumeSlices:
+    """Every usable slice of the cases in ``splits`` (see the module docstring);
+    ``mirrored``: the tumour volumes' mirrored hemispheres' clear slices too."""
     import nibabel as nib
 
     root = Path(root)
     files = [f for f in read_manifest(root) if case_split(f.case) in splits]
     key = hashlib.sha256(repr(([str(f.path) for f in files], size, framing,
-                               MIN_TUMOUR_MM2, CLEAR_MM, FINE_SLICE_STEP)).encode())
+                               MIN_TUMOUR_MM2, CLEAR_MM, FINE_SLICE_STEP)
+                              + ((MIDLINE_MARGIN_MM,) if mirrored else ())).encode())
     cache = (Path(cache_dir) / f"volumes-{size[0]}x{size[1]}-{key.hexdigest()[:16]}.npz"
              if cache_dir else None)
     if cache is not None and cache.is_file():
@@ -187,10 +267,7 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
         coded = np.where(np.isin(label_values, core_labels), 2.0,
                          np.where(label_values > 0, 1.0, 0.0))
         decoded, spacing = _slices(raw)
-        label_slices, _ = _slices(_nifti_bytes(coded, label_image.affine), window=(0.0, 2.0))
-        if len(label_slices) != len(decoded):
-            raise ValueError(f"{item.label_path} does not match {item.path}")
-        codes = [np.asarray(s.grey, dtype=np.uint8) for s in label_slices]
+        codes = _label_codes(coded, label_image.affine, len(decoded), item)
         any_tumour = np.array([(c > 0).any() for c in codes])
         step = FINE_SLICE_STEP if spacing < 1.5 else 1
         pixel_mm2 = _pixel_mm2(item.path)
@@ -202,6 +279,18 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
                 add(decoded[k], tumour_class, core, item.case, f"{rel}:{k}")
             elif not any_tumour[max(0, k - near):k + near + 1].any():
                 add(decoded[k], no_tumour, None, item.case, f"{rel}:{k}")
+        if not mirrored:
+            continue
+        image = nib.load(str(item.path))
+        values = np.asarray(image.get_fdata(), dtype=np.float32)
+        for side, whole, mirrored_codes in mirrored_halves(values, coded, image.affine,
+                                                           image.header.get_zooms()):
+            decoded = _slices(_nifti_bytes(whole, image.affine))[0]
+            codes = _label_codes(mirrored_codes, image.affine, len(decoded), item)
+            any_tumour = np.array([(c > 0).any() for c in codes])
+            for k in range(0, len(decoded), step):
+                if not any_tumour[max(0, k - near):k + near + 1].any():
+                    add(decoded[k], no_tumour, None, item.case, f"{rel}#mirrored-{side}:{k}")
     result = VolumeSlices(np.stack(pixels), np.array(labels, dtype=np.int64),
                           np.stack(outlines), cases, paths)
     log.info("volume slices (%s): %d from %d cases, %d tumour", ",".join(splits),
@@ -212,6 +301,64 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
                             outlines=result.outlines, cases=np.array(cases),
                             paths=np.array(paths))
     return result
+
+
+def _label_codes(coded: np.ndarray, affine: np.ndarray, count: int,
+                 item: VolumeFile) -> list[np.ndarray]:
+    """The coded label map (0 none, 1 other label, 2 core) as the reader's slices, as uint8
+    pictures (core > 191), in the image's slice order."""
+    label_slices, _ = _slices(_nifti_bytes(coded, affine), window=(0.0, 2.0))
+    if len(label_slices) != count:
+        raise ValueError(f"{item.label_path} does not match {item.path}")
+    return [np.asarray(s.grey, dtype=np.uint8) for s in label_slices]
+
+
+def mirrored_halves(values: np.ndarray, coded: np.ndarray, affine: np.ndarray,
+                    voxel_mm: tuple[float, ...]
+                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(side, volume, label map) of each hemisphere mirrored across the midline.
+
+    The midline is the left-right position about which the brain's foreground is most
+    symmetric (searched within ``MIDLINE_SEARCH`` voxels of the middle). A side's label
+    map holds its own labels, mirrored with it, and every label within
+    ``MIDLINE_MARGIN_MM`` of the midline, so a tumour touching the midline leaves those
+    slices out of both sides. Sides are named by anatomy ("left", "right").
+    """
+    import nibabel as nib
+
+    codes = nib.aff2axcodes(affine)
+    axis = next(i for i, c in enumerate(codes) if c in ("L", "R"))
+    image = np.moveaxis(values, axis, 0)
+    labels = np.moveaxis(coded, axis, 0)
+    middle = _midline(image > 0)
+    half = min(middle, image.shape[0] - middle)
+    margin = max(1, round(MIDLINE_MARGIN_MM / max(float(voxel_mm[axis]), 0.5)))
+    band = labels[max(0, middle - margin):middle + margin].max(axis=0)
+    low_name, high_name = ("left", "right") if codes[axis] == "R" else ("right", "left")
+    sides = []
+    for name, part, part_labels in (
+            (low_name, image[middle - half:middle], labels[middle - half:middle]),
+            (high_name, image[middle:middle + half][::-1], labels[middle:middle + half][::-1])):
+        part_labels = np.maximum(part_labels, band[None])
+        whole = np.concatenate([part, part[::-1]])
+        whole_labels = np.concatenate([part_labels, part_labels[::-1]])
+        sides.append((name, np.moveaxis(whole, 0, axis), np.moveaxis(whole_labels, 0, axis)))
+    return sides
+
+
+def _midline(foreground: np.ndarray) -> int:
+    """The index along axis 0 that splits ``foreground`` most symmetrically."""
+    centre = foreground.shape[0] // 2
+    best, best_score = centre, -1.0
+    for middle in range(max(1, centre - MIDLINE_SEARCH),
+                        min(foreground.shape[0] - 1, centre + MIDLINE_SEARCH) + 1):
+        half = min(middle, foreground.shape[0] - middle)
+        low = foreground[middle - half:middle]
+        high = foreground[middle:middle + half][::-1]
+        score = float((low & high).sum()) / max(float((low | high).sum()), 1.0)
+        if score > best_score:
+            best, best_score = middle, score
+    return best
 
 
 def _class_of(word: str, class_names: list[str]) -> int:
