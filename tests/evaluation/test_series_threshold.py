@@ -82,3 +82,19 @@ def test_the_command_writes_the_threshold_the_series_answer_then_uses(
     report = json.loads((out_dir / "report.json").read_text())
     assert {v["threshold"] for v in report["volumes"]} == {50.0}
     assert main(["fit-series-threshold", str(tmp_path), "--model", str(model)]) == 2
+
+
+def test_derived_healthy_volumes_join_the_healthy_side_of_the_choice(tmp_path, monkeypatch,
+                                                                      capsys):
+    from braintumor.cli import main
+
+    model = save_checker_model(tmp_path / "checker.keras")
+    volumes_folder(tmp_path / "volumes", ("val",))
+    monkeypatch.setenv("OOD_POLICY", "warn")
+    assert main(["fit-series-threshold", str(tmp_path / "volumes"), "--model", str(model),
+                 "--out", str(tmp_path / "fitted.keras"), "--derived"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    # the healthy head and its skull-stripped version (the tumour sits on the midline,
+    # so neither of its hemispheres is label-free)
+    assert {r["healthy"] for r in written["candidates"]} == {2}
+    assert "1 of them derived" in written["chosen_on"]
