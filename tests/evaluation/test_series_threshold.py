@@ -50,7 +50,29 @@ def test_the_lowest_threshold_of_the_best_balanced_accuracy_is_chosen():
     assert by[0.9]["balanced_accuracy"] == 1.0 and by[0.95]["balanced_accuracy"] == 0.5
     assert choose_threshold(rows) == 0.9
     assert by[0.9] == {"threshold": 0.9, "healthy": 1, "healthy_no_tumour": 1, "tumours": 1,
-                       "tumours_called": 1, "balanced_accuracy": 1.0}
+                       "tumours_called": 1, "balanced_accuracy": 1.0, "healthy_slices": 23,
+                       "healthy_slices_called": 0, "slice_false_alarm_rate": 0.0}
+    assert by[0.7]["healthy_slices_called"] == 3
+
+
+def test_of_tied_thresholds_the_lowest_within_the_slice_false_alarm_rate_is_chosen():
+    # 200 healthy slices: four stray ones at 65% and one at 75%, never a run the support
+    # step takes; every threshold answers both volumes right
+    scattered = [5.0] * 200
+    for k, p in zip((20, 60, 100, 140, 180), (65.0, 65.0, 65.0, 65.0, 75.0), strict=True):
+        scattered[k] = p
+    rows = threshold_table([record("healthy", scattered), TUMOUR])
+    by = {row["threshold"]: row for row in rows}
+    assert {by[t]["balanced_accuracy"] for t in (0.5, 0.6, 0.7, 0.8, 0.9)} == {1.0}
+    assert by[0.6]["slice_false_alarm_rate"] == 0.025  # 5 of 200
+    assert by[0.7]["slice_false_alarm_rate"] == 0.005
+    assert choose_threshold(rows) == 0.7  # 0.5 and 0.6 call more than 1% of them
+    assert choose_threshold(rows, false_alarm_rate=0.03) == 0.5
+    assert choose_threshold(rows, false_alarm_rate=0.0) == 0.8  # the first without any
+    scattered[190] = 99.5  # a stray slice no candidate removes
+    rows = threshold_table([record("healthy", scattered), TUMOUR])
+    assert min(row["slice_false_alarm_rate"] for row in rows) == 0.005
+    assert choose_threshold(rows, false_alarm_rate=0.0) == 0.8  # none within: the fewest
 
 
 def test_a_volume_refused_whole_counts_against_every_threshold():

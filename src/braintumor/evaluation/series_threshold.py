@@ -12,7 +12,13 @@ The choice: replay the rule's support step (:func:`~braintumor.series.aggregate.
 supporting_slices`) on each validation volume's answered slices at every
 :data:`CANDIDATES` threshold; keep the thresholds with the best balanced accuracy over
 volumes (healthy heads answered No Tumor, tumour volumes called a tumour; a volume
-refused whole counts against it), and of those the lowest (the most sensitive).
+refused whole counts against it), and of those the lowest (the most sensitive) at which
+the healthy volumes' counted slices call a tumour at most :data:`SLICE_FALSE_ALARM_RATE`
+of the time. A handful of validation volumes is often answered right at every
+threshold; the slice rate then still tells the thresholds apart, and it is what decides
+how a healthy volume of another collection fares: the support step absorbs a stray
+false alarm, not one slice in twenty. When no threshold of the best balanced accuracy
+meets the rate, the one with the fewest false alarms is taken.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: The thresholds tried, as tumour probabilities.
 CANDIDATES = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+#: The most the healthy validation volumes' counted slices may call a tumour at the
+#: chosen threshold (a share of those slices).
+SLICE_FALSE_ALARM_RATE = 0.01
 
 
 def volume_call(record: VolumeAnswer, threshold: float) -> bool | None:
@@ -56,23 +65,38 @@ def threshold_table(records: Sequence[VolumeAnswer],
     tumour, and the balanced accuracy of the two."""
     healthy = [r for r in records if r.kind == "healthy"]
     tumours = [r for r in records if r.kind == "tumour"]
+    counted = [p for r in healthy if r.error is None
+               for u, p in zip(r.used(), r.probabilities, strict=True) if u and p is not None]
     rows = []
     for threshold in candidates:
         right = sum(volume_call(r, threshold) is False for r in healthy)
         called = sum(volume_call(r, threshold) is True for r in tumours)
         parts = [right / len(healthy)] if healthy else []
         parts += [called / len(tumours)] if tumours else []
+        alarms = sum(p >= 100.0 * threshold - 1e-6 for p in counted)
         rows.append({"threshold": threshold, "healthy": len(healthy),
                      "healthy_no_tumour": right, "tumours": len(tumours),
                      "tumours_called": called,
-                     "balanced_accuracy": round(sum(parts) / max(len(parts), 1), 4)})
+                     "balanced_accuracy": round(sum(parts) / max(len(parts), 1), 4),
+                     "healthy_slices": len(counted), "healthy_slices_called": alarms,
+                     "slice_false_alarm_rate": round(alarms / len(counted), 4)
+                     if counted else None})
     return rows
 
 
-def choose_threshold(rows: Sequence[dict[str, Any]]) -> float:
-    """The lowest threshold of those with the best balanced accuracy."""
+def choose_threshold(rows: Sequence[dict[str, Any]],
+                     false_alarm_rate: float = SLICE_FALSE_ALARM_RATE) -> float:
+    """The lowest threshold of those with the best balanced accuracy whose healthy slices'
+    false-alarm rate is at most ``false_alarm_rate`` (module docstring)."""
     best = max(row["balanced_accuracy"] for row in rows)
-    return min(row["threshold"] for row in rows if row["balanced_accuracy"] == best)
+    tied = [row for row in rows if row["balanced_accuracy"] == best]
+    within = [row for row in tied if (row.get("slice_false_alarm_rate") or 0.0)
+              <= false_alarm_rate]
+    if within:
+        return min(row["threshold"] for row in within)
+    fewest = min(row.get("slice_false_alarm_rate") or 0.0 for row in tied)
+    return min(row["threshold"] for row in tied
+               if (row.get("slice_false_alarm_rate") or 0.0) == fewest)
 
 
 def fit_series_threshold(classifier: Classifier, settings: Settings, root: Path,
@@ -95,6 +119,7 @@ def fit_series_threshold(classifier: Classifier, settings: Settings, root: Path,
     metadata = copy.deepcopy(classifier.model.metadata)
     metadata.series = {
         "volume_slice_threshold": choose_threshold(rows),
+        "slice_false_alarm_rate": SLICE_FALSE_ALARM_RATE,
         "chosen_on": f"{len(records)} validation volumes of {Path(root).name} "
                      "(training.volumes.case_split)"
                      + (f", {sum(bool(r.variant) for r in records)} of them derived "

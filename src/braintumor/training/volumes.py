@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def derived_volumes(files: list[VolumeFile]) -> list[VolumeFile]:
         if item.variant:
             continue
         if item.kind == "healthy":
-            derived.append(_replace(item, variant="brain"))
+            derived.append(replace(item, variant="brain"))
         elif item.label_path is not None:
             image: Any = nib.load(str(item.path))
             label_image: Any = nib.load(str(item.label_path))
@@ -122,15 +122,9 @@ def derived_volumes(files: list[VolumeFile]) -> list[VolumeFile]:
             for side, _, side_labels in mirrored_halves(
                     np.asarray(image.dataobj), labels, image.affine, image.header.get_zooms()):
                 if not side_labels.any():
-                    derived.append(_replace(item, kind="healthy", tumour_type="none",
+                    derived.append(replace(item, kind="healthy", tumour_type="none",
                                             variant=f"mirrored-{side}"))
     return derived
-
-
-def _replace(item: VolumeFile, **changes: Any) -> VolumeFile:
-    from dataclasses import replace
-
-    return replace(item, **changes)
 
 
 def volume_bytes(item: VolumeFile) -> bytes:
