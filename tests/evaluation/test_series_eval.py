@@ -294,3 +294,40 @@ def test_derived_healthy_volumes_are_made_from_the_cases_and_reported_apart(chec
     assert mirrored["path"].endswith("#mirrored-left") and mirrored["error"] is None
     assert len(list((tmp_path / "out").glob("*.png"))) == 4
     assert "derived healthy volumes" in (tmp_path / "out" / "report.md").read_text()
+
+
+def _record(kind: str, probabilities: list[float], **extra) -> VolumeAnswer:
+    n = len(probabilities)
+    return VolumeAnswer(case=kind, split="test", path=f"{kind}.nii.gz", kind=kind,
+                        sequence="T1", tumour_type="glioma" if kind == "tumour" else "none",
+                        spacing_mm=2.0, probabilities=list(probabilities),
+                        refused=[False] * n, assessed=[True] * n,
+                        classes=["No Tumor"] * n, **extra)
+
+
+def test_short_series_are_replayed_with_the_short_series_rule() -> None:
+    from braintumor.evaluation.series_eval import short_series_windows
+
+    # 40 slices at 2 mm: series of 6 slices 3 apart start at 0..24 (25 of them); two
+    # stray false alarms 6 slices apart share the series starting at 11, 14, 17 and 20
+    healthy = [5.0] * 40
+    healthy[20] = healthy[26] = 90.0
+    windows = short_series_windows(_record("healthy", healthy))
+    assert len(windows) == 25
+    assert [k for k, (called, _) in enumerate(windows) if called] == [11, 14, 17, 20]
+    # not assessed levels bound the series; a refused slice is not counted
+    record = _record("healthy", healthy)
+    record.assessed = [10 <= k < 36 for k in range(40)]
+    assert len(short_series_windows(record)) == 36 - 10 - 15
+    record.refused[26] = True
+    assert not any(called for called, _ in short_series_windows(record))
+    # a tumour volume: slices 10-19 hold >= 1 cm2 of core, called at 90%
+    tumour = [90.0 if 10 <= k < 20 else 5.0 for k in range(40)]
+    core = [3.0 if 10 <= k < 20 else 0.0 for k in range(40)]
+    windows = short_series_windows(_record("tumour", tumour, core_cm2=core))
+    with_tumour = [called for called, slices in windows if slices >= 2]
+    assert with_tumour and all(with_tumour)
+    figures = side_figures([_record("healthy", healthy),
+                            _record("tumour", tumour, core_cm2=core)])["short_series"]
+    assert figures["healthy_called_tumour"] == 4 and figures["healthy_series"] == 25
+    assert figures["tumour_sensitivity"] == 1.0

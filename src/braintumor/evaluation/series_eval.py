@@ -24,6 +24,14 @@ What a reader wants to know, per side:
   slicing as its image (:func:`braintumor.series.nifti.series_from_nifti` with a fixed
   window, as training reads it), so slice k of the label is slice k of the answer.
 - the slices not assessed, when the answer has that field (tolerated when absent).
+- short series replayed from each volume's answer (:func:`short_series_windows`): every
+  run of :data:`SHORT_SERIES_SLICES` slices :data:`SHORT_SERIES_STEP_MM` apart inside
+  the volume's assessed levels, judged by the short-series rule (at least two counted
+  slices at :data:`~braintumor.series.aggregate.SLICE_THRESHOLD`): the share of a
+  healthy volume's such series called a tumour, and of a tumour volume's series with at
+  least two tumour slices. What an outside check that sends a few slices per subject
+  sees; a replay of the volume's slice answers, not a fresh upload (a short series'
+  brain check and assessment may differ).
 
 With ``derived=True`` (``--derived``) each side also gets healthy volumes made from its
 own cases (:func:`braintumor.training.volumes.derived_volumes`: the healthy heads
@@ -60,6 +68,7 @@ from braintumor.evaluation.series_volumes import (
     bin_labels,
     share,
 )
+from braintumor.series.aggregate import SLICE_THRESHOLD, supporting_slices
 from braintumor.training.volumes import (
     VolumeFile,
     case_split,
@@ -71,6 +80,52 @@ log = logging.getLogger(__name__)
 
 #: The sides of the case split a report may be asked for ("all": each side apart).
 CASE_CHOICES = ("test", "val", "all")
+
+
+#: The short series :func:`short_series_windows` replays: this many slices...
+SHORT_SERIES_SLICES = 6
+#: ...this far apart (mm; the nearest whole number of the volume's slices).
+SHORT_SERIES_STEP_MM = 6.0
+
+
+def short_series_windows(record: VolumeAnswer, slices: int = SHORT_SERIES_SLICES,
+                         step_mm: float = SHORT_SERIES_STEP_MM
+                         ) -> list[tuple[bool, int]]:
+    """(called a tumour, tumour slices in it) for every short series of ``slices`` slices
+    ``step_mm`` apart whose first and last lie within the volume's assessed levels,
+    judged as the series endpoint judges a short series: at least min(2, counted) of its
+    answered slices at a tumour probability of at least SLICE_THRESHOLD."""
+    if record.error is not None or not record.spacing_mm:
+        return []
+    assessed = record.assessed or [not r for r in record.refused]
+    levels = [k for k, a in enumerate(assessed) if a]
+    if not levels:
+        return []
+    step = max(1, round(step_mm / record.spacing_mm))
+    strong = [a >= TUMOUR_SLICE_CM2 for a in record.core_cm2] if record.core_cm2 else None
+    windows = []
+    for first in range(levels[0], levels[-1] - (slices - 1) * step + 1):
+        chosen = [first + j * step for j in range(slices)]
+        answered = [k for k in chosen if not record.refused[k]
+                    and record.probabilities[k] is not None]
+        calls = [i for i, k in enumerate(answered) if (record.probabilities[k] or 0.0)
+                 >= 100.0 * SLICE_THRESHOLD - 1e-6]
+        called = bool(answered) and bool(supporting_slices(calls, len(answered), None))
+        windows.append((called, sum(strong[k] for k in chosen) if strong else 0))
+    return windows
+
+
+def _short_series(records: Sequence[VolumeAnswer]) -> dict[str, Any]:
+    healthy = [w for r in records if r.kind == "healthy" for w in short_series_windows(r)]
+    tumour = [w for r in records if r.kind == "tumour" for w in short_series_windows(r)
+              if w[1] >= 2]
+    healthy_called = sum(c for c, _ in healthy)
+    tumour_called = sum(c for c, _ in tumour)
+    return {"slices": SHORT_SERIES_SLICES, "step_mm": SHORT_SERIES_STEP_MM,
+            "healthy_series": len(healthy), "healthy_called_tumour": healthy_called,
+            "healthy_false_alarm_rate": share(healthy_called, len(healthy)),
+            "tumour_series": len(tumour), "tumour_called_tumour": tumour_called,
+            "tumour_sensitivity": share(tumour_called, len(tumour))}
 
 
 def side_figures(records: Sequence[VolumeAnswer]) -> dict[str, Any]:
@@ -155,7 +210,8 @@ def side_figures(records: Sequence[VolumeAnswer]) -> dict[str, Any]:
         entry["volumes"] += 1
         entry["called_tumour"] += int(bool(r.called_tumour))
         entry["refused"] += int(r.error is not None)
-    return {"series": series, "slices": slices, "by_sequence": by_sequence}
+    return {"series": series, "slices": slices, "by_sequence": by_sequence,
+            "short_series": _short_series(records)}
 
 
 def select_volumes(root: Path, cases: str, derived: bool = False) -> list[VolumeFile]:
@@ -232,5 +288,8 @@ def summary_of(report: dict[str, Any]) -> dict[str, Any]:
             "tumour_slice_sensitivity": sl["tumour_slice_sensitivity"],
             "by_core_area": {b["bin"]: b["sensitivity"] for b in sl["by_core_area"]},
             "slices_not_assessed": sl["slices_not_assessed"],
+            "short_series_false_alarm_rate": figures["short_series"][
+                "healthy_false_alarm_rate"],
+            "short_series_tumour_sensitivity": figures["short_series"]["tumour_sensitivity"],
         }
     return {"summary": out, "seconds": report["seconds"]}

@@ -165,6 +165,14 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
              else f"{sl['slices_not_assessed']} of {sl['slices']}"],
             ["Slices refused", f"{sl['slices_refused']} of {sl['slices']}"],
         ]
+        short = figures["short_series"]
+        rows += [
+            [f"Short series replayed ({short['slices']} slices {short['step_mm']:g} mm "
+             "apart in the assessed levels), healthy, called a tumour",
+             _ratio(short["healthy_called_tumour"], short["healthy_series"])],
+            ["... of tumour volumes (>= 2 tumour slices), called a tumour",
+             _ratio(short["tumour_called_tumour"], short["tumour_series"])],
+        ]
         lines += table(["Figure", "Value"], rows)
         lines += ["", "Tumour slices by tumour core area:", ""]
         lines += table(["Core area", "Slices", "Answered and assessed", "Called a tumour",
