@@ -271,8 +271,7 @@ def _lateral_tumour(root: Path, case: str) -> None:
     nib.save(nib.Nifti1Image(labels, image.affine), folder / "seg.nii.gz")
 
 
-def test_derived_healthy_volumes_are_made_from_the_cases_and_reported_apart(checker,
-                                                                            tmp_path):
+def test_derived_volumes_are_made_from_the_cases_and_reported_apart(checker, tmp_path):
     from braintumor.training.volumes import derived_volumes
 
     classifier, settings, _ = checker
@@ -282,18 +281,21 @@ def test_derived_healthy_volumes_are_made_from_the_cases_and_reported_apart(chec
     derived = derived_volumes(read_manifest(root))
     assert [(d.case, d.kind, d.variant) for d in derived] == [
         (cases["test"]["healthy"], "healthy", "brain"),
+        (cases["test"]["healthy"], "healthy", "brain-zscored"),
+        (cases["test"]["tumour"], "tumour", "zscored"),
         (cases["test"]["tumour"], "healthy", "mirrored-left")]  # the right one has labels
     report = evaluate_series(classifier, settings, root, tmp_path / "out", cases="test",
                              derived=True)
     assert report["sides"]["test"]["series"]["volumes"] == 2  # the stored files alone
     figures = report["derived"]["test"]["series"]
-    assert figures["healthy_volumes"] == 2 and figures["tumour_volumes"] == 0
-    assert figures["specificity"] == 1.0  # no checkerboard in either: No Tumor
+    assert figures["healthy_volumes"] == 3 and figures["tumour_volumes"] == 1
+    assert figures["specificity"] == 1.0  # no checkerboard in any: No Tumor
+    assert figures["sensitivity"] == 1.0  # z-scored, the checkerboard is still seen
     assert report["sides"]["test"]["series"]["sensitivity"] == 1.0
     mirrored = next(v for v in report["volumes"] if v["variant"] == "mirrored-left")
     assert mirrored["path"].endswith("#mirrored-left") and mirrored["error"] is None
-    assert len(list((tmp_path / "out").glob("*.png"))) == 4
-    assert "derived healthy volumes" in (tmp_path / "out" / "report.md").read_text()
+    assert len(list((tmp_path / "out").glob("*.png"))) == 6
+    assert "derived volumes" in (tmp_path / "out" / "report.md").read_text()
 
 
 def _record(kind: str, probabilities: list[float], **extra) -> VolumeAnswer:
@@ -331,3 +333,14 @@ def test_short_series_are_replayed_with_the_short_series_rule() -> None:
                             _record("tumour", tumour, core_cm2=core)])["short_series"]
     assert figures["healthy_called_tumour"] == 4 and figures["healthy_series"] == 25
     assert figures["tumour_sensitivity"] == 1.0
+
+
+def test_zscored_brains_have_zero_mean_unit_variance_and_the_lowest_background() -> None:
+    from braintumor.training.volumes import zscored
+
+    values = np.zeros((4, 4, 2), np.float32)
+    values[1:3, 1:3] = [[10.0, 20.0], [30.0, 40.0]]
+    out = zscored(values)
+    brain = out[values != 0]
+    assert abs(brain.mean()) < 1e-6 and abs(brain.std() - 1.0) < 1e-5
+    assert out[values == 0].max() < brain.min() and (out[values == 0] < 0).all()

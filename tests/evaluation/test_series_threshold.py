@@ -116,7 +116,8 @@ def test_derived_healthy_volumes_join_the_healthy_side_of_the_choice(tmp_path, m
     assert main(["fit-series-threshold", str(tmp_path / "volumes"), "--model", str(model),
                  "--out", str(tmp_path / "fitted.keras"), "--derived"]) == 0
     written = json.loads(capsys.readouterr().out)
-    # the healthy head and its skull-stripped version (the tumour sits on the midline,
-    # so neither of its hemispheres is label-free)
-    assert {r["healthy"] for r in written["candidates"]} == {2}
-    assert "1 of them derived" in written["chosen_on"]
+    # the healthy head, skull-stripped and that z-scored; the tumour and it z-scored (it
+    # sits on the midline, so neither of its hemispheres is label-free)
+    assert {r["healthy"] for r in written["candidates"]} == {3}
+    assert {r["tumours"] for r in written["candidates"]} == {2}
+    assert "3 of them derived" in written["chosen_on"]

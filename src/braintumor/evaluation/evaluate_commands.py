@@ -13,9 +13,9 @@ from braintumor.errors import ConfigError
 from braintumor.model import load_model
 
 #: What ``--derived`` adds (training.volumes.derived_volumes).
-DERIVED_HELP = ("also send healthy versions made from the chosen cases: the healthy heads "
-                "skull-stripped, the tumour volumes' label-free hemispheres mirrored into "
-                "whole brains (reported apart)")
+DERIVED_HELP = ("also send versions made from the chosen cases: the healthy heads "
+                "skull-stripped (and that z-scored), the tumour volumes z-scored, their "
+                "label-free hemispheres mirrored into healthy whole brains (reported apart)")
 
 
 def _classifier(args: argparse.Namespace) -> Classifier:

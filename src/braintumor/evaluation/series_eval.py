@@ -33,11 +33,12 @@ What a reader wants to know, per side:
   sees; a replay of the volume's slice answers, not a fresh upload (a short series'
   brain check and assessment may differ).
 
-With ``derived=True`` (``--derived``) each side also gets healthy volumes made from its
-own cases (:func:`braintumor.training.volumes.derived_volumes`: the healthy heads
-skull-stripped, the tumour volumes' label-free hemispheres mirrored into whole brains),
-reported apart under "derived" and never pooled with the stored files: the folder holds
-no skull-stripped healthy brain, the kind outside collections send most.
+With ``derived=True`` (``--derived``) each side also gets volumes made from its own
+cases (:func:`braintumor.training.volumes.derived_volumes`: the healthy heads
+skull-stripped, and that z-scored; the tumour volumes z-scored; their label-free
+hemispheres mirrored into healthy whole brains), reported apart under "derived" and
+never pooled with the stored files: the folder holds no skull-stripped healthy brain
+and no volume normalised inside the brain, kinds outside collections send.
 
 Written into ``--out``: ``report.json``, ``report.md`` (the tables) and one small PNG
 per volume: the slices' tumour probability along the volume, tumour slices shaded,

@@ -138,8 +138,8 @@ def render_markdown(report: dict[str, Any], records: Sequence[VolumeAnswer]) -> 
               f"threshold ({DEFAULT_THRESHOLD:g}% unless the answer states its own). A "
               "volume refused whole counts against sensitivity and specificity.", ""]
     groups = [(f"{side} cases", f) for side, f in report["sides"].items()]
-    groups += [(f"{side} cases, derived healthy volumes (skull-stripped heads, mirrored "
-                "label-free hemispheres of tumour volumes)", f)
+    groups += [(f"{side} cases, derived volumes (skull-stripped heads, z-scored "
+                "volumes, mirrored label-free hemispheres of tumour volumes)", f)
                for side, f in report.get("derived", {}).items()]
     for title, figures in groups:
         s, sl = figures["series"], figures["slices"]

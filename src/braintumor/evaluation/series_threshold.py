@@ -105,9 +105,9 @@ def fit_series_threshold(classifier: Classifier, settings: Settings, root: Path,
     """Answer the validation volumes, choose the threshold, write it into the model's
     metadata (``out``: a copy instead of the model in place); returns what was written.
 
-    ``derived``: the validation cases' derived healthy volumes count among the healthy
-    ones (:func:`braintumor.training.volumes.derived_volumes`), so the choice also sees
-    skull-stripped healthy brains."""
+    ``derived``: the validation cases' derived volumes count too
+    (:func:`braintumor.training.volumes.derived_volumes`), so the choice also sees
+    skull-stripped healthy brains and z-scored volumes."""
     files = select_volumes(Path(root), "val", derived)
     if not files:
         raise ValueError(f"no validation volume in {Path(root) / 'manifest.tsv'}")
@@ -123,7 +123,7 @@ def fit_series_threshold(classifier: Classifier, settings: Settings, root: Path,
         "chosen_on": f"{len(records)} validation volumes of {Path(root).name} "
                      "(training.volumes.case_split)"
                      + (f", {sum(bool(r.variant) for r in records)} of them derived "
-                        "healthy versions (training.volumes.derived_volumes)"
+                        "versions (training.volumes.derived_volumes)"
                         if derived else ""),
         "candidates": rows,
     }

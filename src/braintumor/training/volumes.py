@@ -82,8 +82,9 @@ class VolumeFile:
     sequence: str
     tumour_type: str
     label_path: Path | None
-    #: "" for the file as stored; else a healthy version made from it
-    #: (:func:`derived_volumes`): "brain" (skull-stripped) or "mirrored-<side>".
+    #: "" for the file as stored; else a version made from it (:func:`derived_volumes`):
+    #: "brain" (skull-stripped), "mirrored-<side>", or either the file or "brain"
+    #: z-scored ("zscored", "brain-zscored").
     variant: str = ""
 
 
@@ -98,14 +99,18 @@ def read_manifest(root: Path) -> list[VolumeFile]:
 
 
 def derived_volumes(files: list[VolumeFile]) -> list[VolumeFile]:
-    """Healthy versions of ``files`` of the kinds outside collections send and the folder
-    lacks: each healthy head skull-stripped (variant "brain"), and each tumour volume's
-    hemisphere that holds no label at all, mirrored into a whole brain of that volume's
-    look ("mirrored-left" or "mirrored-right": skull-stripped and atlas-registered like
-    the gliomas). Bytes from :func:`volume_bytes`.
+    """Versions of ``files`` of the kinds outside collections send and the folder lacks:
+    each healthy head skull-stripped (variant "brain") and that z-scored
+    ("brain-zscored"); each tumour volume z-scored ("zscored", still a tumour with its
+    label map); and each tumour volume's hemisphere that holds no label at all, mirrored
+    into a healthy whole brain of that volume's look ("mirrored-left" or
+    "mirrored-right": skull-stripped and atlas-registered like the gliomas). Bytes from
+    :func:`volume_bytes`.
 
     Why: the stored healthy heads are all full heads, so a judge is never checked on a
-    skull-stripped healthy brain, the case where the gliomas' look misleads it most.
+    skull-stripped healthy brain, the case where the gliomas' look misleads it most; and
+    no stored volume is normalised inside the brain (zero mean and unit variance there,
+    a negative background), as many research pipelines write them.
     """
     import nibabel as nib
 
@@ -114,8 +119,9 @@ def derived_volumes(files: list[VolumeFile]) -> list[VolumeFile]:
         if item.variant:
             continue
         if item.kind == "healthy":
-            derived.append(replace(item, variant="brain"))
+            derived += [replace(item, variant="brain"), replace(item, variant="brain-zscored")]
         elif item.label_path is not None:
+            derived.append(replace(item, variant="zscored"))
             image: Any = nib.load(str(item.path))
             label_image: Any = nib.load(str(item.label_path))
             labels = np.asarray(label_image.dataobj)
@@ -135,9 +141,12 @@ def volume_bytes(item: VolumeFile) -> bytes:
 
     image: Any = nib.load(str(item.path))
     values = np.asarray(image.get_fdata(), dtype=np.float32)
+    if item.variant in ("brain", "brain-zscored"):
+        values = values * strip_skull(values, image.header.get_zooms())
+    if item.variant in ("zscored", "brain-zscored"):
+        return _nifti_bytes(zscored(values), image.affine)
     if item.variant == "brain":
-        return _nifti_bytes(values * strip_skull(values, image.header.get_zooms()),
-                            image.affine)
+        return _nifti_bytes(values, image.affine)
     if item.label_path is None or not item.variant.startswith("mirrored-"):
         raise ValueError(f"{item.path}: no such variant {item.variant!r}")
     label_image: Any = nib.load(str(item.label_path))
@@ -148,6 +157,18 @@ def volume_bytes(item: VolumeFile) -> bytes:
         if name == side:
             return _nifti_bytes(mirrored, image.affine)
     raise ValueError(f"{item.path}: no side {side!r}")
+
+
+def zscored(values: np.ndarray) -> np.ndarray:
+    """``values`` normalised to zero mean and unit variance over the non-zero voxels (the
+    brain of a skull-stripped volume), the zero background then below every brain value,
+    as BraTS-style pipelines write volumes."""
+    inside = values[values != 0]
+    if inside.size == 0:
+        return values
+    spread = float(inside.std()) or 1.0
+    return np.where(values != 0, (values - float(inside.mean())) / spread,
+                    -float(inside.mean()) / spread).astype(np.float32)
 
 
 def strip_skull(volume: np.ndarray, voxel_mm: tuple[float, ...]) -> np.ndarray:
