@@ -67,6 +67,7 @@ from braintumor.evaluation.series_volumes import (
     answer_volume,
     area_bin,
     bin_labels,
+    reaches,
     share,
 )
 from braintumor.series.aggregate import SLICE_THRESHOLD, supporting_slices
@@ -109,8 +110,8 @@ def short_series_windows(record: VolumeAnswer, slices: int = SHORT_SERIES_SLICES
         chosen = [first + j * step for j in range(slices)]
         answered = [k for k in chosen if not record.refused[k]
                     and record.probabilities[k] is not None]
-        calls = [i for i, k in enumerate(answered) if (record.probabilities[k] or 0.0)
-                 >= 100.0 * SLICE_THRESHOLD - 1e-6]
+        calls = [i for i, k in enumerate(answered)
+                 if reaches(record.probabilities[k], SLICE_THRESHOLD)]
         called = bool(answered) and bool(supporting_slices(calls, len(answered), None))
         windows.append((called, sum(strong[k] for k in chosen) if strong else 0))
     return windows
@@ -215,9 +216,17 @@ def side_figures(records: Sequence[VolumeAnswer]) -> dict[str, Any]:
             "short_series": _short_series(records)}
 
 
+def _by_side(records: Sequence[VolumeAnswer], sides: Sequence[str], derived: bool
+             ) -> dict[str, dict[str, Any]]:
+    """Each side's figures over the stored files, or (``derived``) over the derived
+    versions alone: the two are never pooled."""
+    return {side: side_figures([r for r in records
+                                if r.split == side and bool(r.variant) == derived])
+            for side in sides}
+
+
 def select_volumes(root: Path, cases: str, derived: bool = False) -> list[VolumeFile]:
-    """The image volumes of the chosen cases, then (``derived``) their derived healthy
-    versions."""
+    """The image volumes of the chosen cases, then (``derived``) their derived versions."""
     if cases not in CASE_CHOICES:
         raise ValueError(f"cases must be one of {', '.join(CASE_CHOICES)}, not {cases!r}")
     files = read_manifest(root)
@@ -253,14 +262,12 @@ def evaluate_series(classifier: Classifier, settings: Settings, root: Path, out_
         "rule": next((r.rule for r in records if r.rule), None),
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "area_bins_cm2": list(AREA_BINS_CM2),
-        "sides": {side: side_figures([r for r in records if r.split == side
-                                      and not r.variant]) for side in sides},
+        "sides": _by_side(records, sides, derived=False),
         "volumes": [{**asdict(r), "plot": plot_name(r), "class_right": r.class_right()}
                     for r in records],
     }
     if derived:
-        report["derived"] = {side: side_figures([r for r in records if r.split == side
-                                                 and r.variant]) for side in sides}
+        report["derived"] = _by_side(records, sides, derived=True)
     if "train" in sides:
         report["note"] = ("the train cases were trained on: their figures say nothing about "
                           "new scans")

@@ -32,7 +32,7 @@ from typing import Any
 from braintumor.classify import Classifier
 from braintumor.config import Settings
 from braintumor.evaluation.series_eval import select_volumes
-from braintumor.evaluation.series_volumes import VolumeAnswer, answer_volume
+from braintumor.evaluation.series_volumes import VolumeAnswer, answer_volume, reaches
 from braintumor.model.metadata import replace_metadata
 from braintumor.series.aggregate import VOLUME_MIN_ASSESSED, supporting_slices
 
@@ -55,7 +55,7 @@ def volume_call(record: VolumeAnswer, threshold: float) -> bool | None:
     if counted < VOLUME_MIN_ASSESSED:
         return None
     calls = [i for i, (u, p) in enumerate(zip(used, record.probabilities, strict=True))
-             if u and p is not None and p >= 100.0 * threshold - 1e-6]
+             if u and reaches(p, threshold)]
     return bool(supporting_slices(calls, counted, record.spacing_mm))
 
 
@@ -73,7 +73,7 @@ def threshold_table(records: Sequence[VolumeAnswer],
         called = sum(volume_call(r, threshold) is True for r in tumours)
         parts = [right / len(healthy)] if healthy else []
         parts += [called / len(tumours)] if tumours else []
-        alarms = sum(p >= 100.0 * threshold - 1e-6 for p in counted)
+        alarms = sum(reaches(p, threshold) for p in counted)
         rows.append({"threshold": threshold, "healthy": len(healthy),
                      "healthy_no_tumour": right, "tumours": len(tumours),
                      "tumours_called": called,
@@ -88,15 +88,16 @@ def choose_threshold(rows: Sequence[dict[str, Any]],
                      false_alarm_rate: float = SLICE_FALSE_ALARM_RATE) -> float:
     """The lowest threshold of those with the best balanced accuracy whose healthy slices'
     false-alarm rate is at most ``false_alarm_rate`` (module docstring)."""
+    def rate(row: dict[str, Any]) -> float:  # no healthy slice: nothing to hold it to
+        return row.get("slice_false_alarm_rate") or 0.0
+
     best = max(row["balanced_accuracy"] for row in rows)
     tied = [row for row in rows if row["balanced_accuracy"] == best]
-    within = [row for row in tied if (row.get("slice_false_alarm_rate") or 0.0)
-              <= false_alarm_rate]
+    within = [row for row in tied if rate(row) <= false_alarm_rate]
     if within:
         return min(row["threshold"] for row in within)
-    fewest = min(row.get("slice_false_alarm_rate") or 0.0 for row in tied)
-    return min(row["threshold"] for row in tied
-               if (row.get("slice_false_alarm_rate") or 0.0) == fewest)
+    fewest = min(rate(row) for row in tied)
+    return min(row["threshold"] for row in tied if rate(row) == fewest)
 
 
 def fit_series_threshold(classifier: Classifier, settings: Settings, root: Path,

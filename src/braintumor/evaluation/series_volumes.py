@@ -17,16 +17,20 @@ from braintumor.classify import Classifier
 from braintumor.config import Settings
 from braintumor.errors import BrainTumorError
 from braintumor.series import classify_series, series_from_parts
-from braintumor.series.nifti import series_from_nifti
-from braintumor.training.volumes import CLEAR_MM, VolumeFile, case_split, volume_bytes
+from braintumor.training.volumes import (
+    CLEAR_MM,
+    VolumeFile,
+    case_split,
+    coded_label_slices,
+    coded_labels,
+    displayed_pixel_mm2,
+    volume_bytes,
+)
 
 log = logging.getLogger(__name__)
 
 #: Edges of the tumour core area bins, cm2 of one slice; the last bin is open.
 AREA_BINS_CM2 = (0.0, 1.0, 2.0, 5.0, 10.0)
-#: Label values of the tumour core by tumour type (BraTS: 1 necrotic/non-enhancing
-#: core, 4 enhancing; the meningioma mask: 1).
-CORE_LABELS = {"glioma": (1, 4), "meningioma": (1,)}
 #: A slice counts as a tumour slice (for the shading and the "tumour slices" counts) from
 #: this core area on, cm2: training's own threshold (``MIN_TUMOUR_MM2``).
 TUMOUR_SLICE_CM2 = 1.0
@@ -38,6 +42,12 @@ DEFAULT_THRESHOLD = 50.0
 _THRESHOLD_KEYS = ("slice_threshold", "tumour_threshold", "threshold")
 #: Summary keys an answer may list its not-assessed slice indices under.
 _NOT_ASSESSED_KEYS = ("not_assessed", "not_assessed_slices", "slices_not_assessed")
+
+
+def reaches(probability: float | None, threshold: float) -> bool:
+    """Whether a slice's tumour probability (percent) reaches ``threshold`` (a fraction),
+    as the series rule compares them."""
+    return probability is not None and probability >= 100.0 * threshold - 1e-6
 
 
 def bin_labels() -> list[str]:
@@ -64,7 +74,7 @@ class VolumeAnswer:
     kind: str  # healthy | tumour
     sequence: str
     tumour_type: str
-    #: "" for the file as stored, else the healthy version sent (``VolumeFile.variant``).
+    #: "" for the file as stored, else the version sent (``VolumeFile.variant``).
     variant: str = ""
     #: The whole volume's refusal or error message; None when answered.
     error: str | None = None
@@ -183,17 +193,6 @@ def read_answer(record: VolumeAnswer, body: dict[str, Any]) -> None:
     record.supporting = [int(i) for i in supporting] if isinstance(supporting, list) else None
 
 
-def _pixel_mm2(image: Any) -> float:
-    """Area of one displayed pixel: the finer in-plane voxel size squared (the NIfTI
-    reader resamples an anisotropic plane to its finer spacing)."""
-    import nibabel as nib
-
-    ornt = nib.io_orientation(image.affine)
-    zooms = image.header.get_zooms()
-    in_plane = [float(zooms[v]) for v, (w, _) in enumerate(ornt) if int(w) != 2]
-    return min(in_plane) ** 2
-
-
 def label_slices(item: VolumeFile) -> tuple[list[float], list[bool]]:
     """(tumour core area in cm2, any tumour label) per slice of ``item``'s label map, in
     the order the service slices its image."""
@@ -202,14 +201,9 @@ def label_slices(item: VolumeFile) -> tuple[list[float], list[bool]]:
     if item.label_path is None:
         raise ValueError(f"{item.case}: a tumour volume without a label map")
     label_image: Any = nib.load(str(item.label_path))
-    values = np.asarray(label_image.dataobj)
-    core = CORE_LABELS["glioma" if "glioma" in item.tumour_type.lower() else "meningioma"]
-    coded = np.where(np.isin(values, core), 2.0, np.where(values > 0, 1.0, 0.0))
-    data = bytes(nib.Nifti1Image(coded.astype(np.float32), label_image.affine).to_bytes())
-    volume = series_from_nifti(data, max_slices=100_000, max_bytes=2 ** 31,
-                               max_pixels=10 ** 8, window=(0.0, 2.0))
-    pixel_cm2 = _pixel_mm2(label_image) / 100.0
-    codes = [np.asarray(s.load().grey, dtype=np.uint8) for s in volume.slices]
+    codes = coded_label_slices(coded_labels(np.asarray(label_image.dataobj),
+                                            item.tumour_type), label_image.affine)
+    pixel_cm2 = displayed_pixel_mm2(label_image) / 100.0
     return ([round(float((c > 191).sum()) * pixel_cm2, 3) for c in codes],
             [bool((c > 0).any()) for c in codes])
 

@@ -58,6 +58,9 @@ CLEAR_MM = 10.0
 MIN_FOREGROUND = 0.03
 #: Keep every n-th slice of volumes finer than 1.5 mm (neighbours are near copies).
 FINE_SLICE_STEP = 2
+#: Label values of the tumour core by tumour type (BraTS: 1 necrotic/non-enhancing core,
+#: 4 enhancing; the meningioma mask: 1).
+CORE_LABELS = {"glioma": (1, 4), "meningioma": (1,)}
 #: A tumour label this close to the midline (mm) counts as on both sides of it.
 MIDLINE_MARGIN_MM = 8.0
 #: How far (voxels) from the volume's middle the midline is looked for.
@@ -125,8 +128,9 @@ def derived_volumes(files: list[VolumeFile]) -> list[VolumeFile]:
             image: Any = nib.load(str(item.path))
             label_image: Any = nib.load(str(item.label_path))
             labels = np.asarray(label_image.dataobj)
-            for side, _, side_labels in mirrored_halves(
-                    np.asarray(image.dataobj), labels, image.affine, image.header.get_zooms()):
+            _, sides = hemispheres(np.asarray(image.dataobj), labels, image.affine,
+                                   image.header.get_zooms())
+            for side, _, side_labels in sides:
                 if not side_labels.any():
                     derived.append(replace(item, kind="healthy", tumour_type="none",
                                             variant=f"mirrored-{side}"))
@@ -277,15 +281,13 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
         if item.label_path is None:
             continue
         label_image: Any = nib.load(str(item.label_path))
-        label_values = np.asarray(label_image.dataobj)
-        core_labels = (1, 4) if "glioma" in item.tumour_type else (1,)
-        coded = np.where(np.isin(label_values, core_labels), 2.0,
-                         np.where(label_values > 0, 1.0, 0.0))
+        coded = coded_labels(np.asarray(label_image.dataobj), item.tumour_type)
         decoded, spacing = _slices(raw)
         codes = _label_codes(coded, label_image.affine, len(decoded), item)
         any_tumour = np.array([(c > 0).any() for c in codes])
         step = FINE_SLICE_STEP if spacing < 1.5 else 1
-        pixel_mm2 = _pixel_mm2(item.path)
+        image = nib.load(str(item.path))
+        pixel_mm2 = displayed_pixel_mm2(image)
         tumour_class = by_type["glioma" if "glioma" in item.tumour_type else "meningioma"]
         near = max(1, round(CLEAR_MM / spacing))
         for k in range(0, len(decoded), step):
@@ -296,7 +298,6 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
                 add(decoded[k], no_tumour, None, item.case, f"{rel}:{k}")
         if not mirrored:
             continue
-        image = nib.load(str(item.path))
         values = np.asarray(image.get_fdata(), dtype=np.float32)
         for side, whole, mirrored_codes in mirrored_halves(values, coded, image.affine,
                                                            image.header.get_zooms()):
@@ -318,26 +319,40 @@ def load_volume_slices(root: Path, class_names: list[str], size: tuple[int, int]
     return result
 
 
-def _label_codes(coded: np.ndarray, affine: np.ndarray, count: int,
-                 item: VolumeFile) -> list[np.ndarray]:
-    """The coded label map (0 none, 1 other label, 2 core) as the reader's slices, as uint8
-    pictures (core > 191), in the image's slice order."""
+def coded_labels(values: np.ndarray, tumour_type: str) -> np.ndarray:
+    """A label map coded 2 for the tumour core (``CORE_LABELS`` of the type), 1 for any
+    other label (oedema), 0 for none."""
+    core = CORE_LABELS["glioma" if "glioma" in tumour_type.lower() else "meningioma"]
+    return np.where(np.isin(values, core), 2.0, np.where(values > 0, 1.0, 0.0))
+
+
+def coded_label_slices(coded: np.ndarray, affine: np.ndarray) -> list[np.ndarray]:
+    """A :func:`coded_labels` map as the service's NIfTI reader slices its image, through
+    a fixed window: uint8 pictures, the core above 191, any label above 0."""
     label_slices, _ = _slices(_nifti_bytes(coded, affine), window=(0.0, 2.0))
-    if len(label_slices) != count:
-        raise ValueError(f"{item.label_path} does not match {item.path}")
     return [np.asarray(s.grey, dtype=np.uint8) for s in label_slices]
 
 
-def mirrored_halves(values: np.ndarray, coded: np.ndarray, affine: np.ndarray,
-                    voxel_mm: tuple[float, ...]
-                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(side, volume, label map) of each hemisphere mirrored across the midline.
+def _label_codes(coded: np.ndarray, affine: np.ndarray, count: int,
+                 item: VolumeFile) -> list[np.ndarray]:
+    """:func:`coded_label_slices`, which must be as many as the image's ``count``."""
+    codes = coded_label_slices(coded, affine)
+    if len(codes) != count:
+        raise ValueError(f"{item.label_path} does not match {item.path}")
+    return codes
+
+
+def hemispheres(values: np.ndarray, coded: np.ndarray, affine: np.ndarray,
+                voxel_mm: tuple[float, ...]
+                ) -> tuple[int, list[tuple[str, np.ndarray, np.ndarray]]]:
+    """(left-right axis, [(side, half, its label map)]): each hemisphere up to the
+    midline, left-right axis first, the midline at index 0 of the half.
 
     The midline is the left-right position about which the brain's foreground is most
     symmetric (searched within ``MIDLINE_SEARCH`` voxels of the middle). A side's label
-    map holds its own labels, mirrored with it, and every label within
-    ``MIDLINE_MARGIN_MM`` of the midline, so a tumour touching the midline leaves those
-    slices out of both sides. Sides are named by anatomy ("left", "right").
+    map holds its own labels and every label within ``MIDLINE_MARGIN_MM`` of the midline,
+    so a tumour touching the midline counts on both sides. Sides are named by anatomy
+    ("left", "right").
     """
     import nibabel as nib
 
@@ -350,15 +365,22 @@ def mirrored_halves(values: np.ndarray, coded: np.ndarray, affine: np.ndarray,
     margin = max(1, round(MIDLINE_MARGIN_MM / max(float(voxel_mm[axis]), 0.5)))
     band = labels[max(0, middle - margin):middle + margin].max(axis=0)
     low_name, high_name = ("left", "right") if codes[axis] == "R" else ("right", "left")
-    sides = []
-    for name, part, part_labels in (
-            (low_name, image[middle - half:middle], labels[middle - half:middle]),
-            (high_name, image[middle:middle + half][::-1], labels[middle:middle + half][::-1])):
-        part_labels = np.maximum(part_labels, band[None])
-        whole = np.concatenate([part, part[::-1]])
-        whole_labels = np.concatenate([part_labels, part_labels[::-1]])
-        sides.append((name, np.moveaxis(whole, 0, axis), np.moveaxis(whole_labels, 0, axis)))
-    return sides
+    return axis, [
+        (name, part, np.maximum(part_labels, band[None])) for name, part, part_labels in (
+            (low_name, image[middle - half:middle][::-1], labels[middle - half:middle][::-1]),
+            (high_name, image[middle:middle + half], labels[middle:middle + half]))]
+
+
+def mirrored_halves(values: np.ndarray, coded: np.ndarray, affine: np.ndarray,
+                    voxel_mm: tuple[float, ...]
+                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(side, volume, label map) of each of the :func:`hemispheres` mirrored across the
+    midline into a whole brain, its label map with it (so a tumour touching the midline
+    leaves those slices out of both sides)."""
+    axis, sides = hemispheres(values, coded, affine, voxel_mm)
+    return [(name, np.moveaxis(np.concatenate([part[::-1], part]), 0, axis),
+             np.moveaxis(np.concatenate([part_labels[::-1], part_labels]), 0, axis))
+            for name, part, part_labels in sides]
 
 
 def _midline(foreground: np.ndarray) -> int:
@@ -380,12 +402,11 @@ def _class_of(word: str, class_names: list[str]) -> int:
     return next(i for i, n in enumerate(class_names) if word in n.lower())
 
 
-def _pixel_mm2(path: Path) -> float:
-    """Area of one displayed pixel: the finer in-plane spacing squared (the reader
-    resamples an anisotropic plane to its finer spacing)."""
+def displayed_pixel_mm2(image: Any) -> float:
+    """Area of one displayed pixel of a nibabel image: the finer in-plane spacing squared
+    (the reader resamples an anisotropic plane to its finer spacing)."""
     import nibabel as nib
 
-    image: Any = nib.load(str(path))
     ornt = nib.io_orientation(image.affine)
     zooms = image.header.get_zooms()
     in_plane = [float(zooms[v]) for v, (w, _) in enumerate(ornt) if int(w) != 2]
